@@ -1,0 +1,166 @@
+"""Typed errors with stable codes.
+
+Every error that can leave Swapgate carries a stable ``code`` (what clients match on), the HTTP
+status the public API answers with, and ``retryable`` (whether trying the same call again later can
+succeed). Provider adapters raise these; nothing above them sees a provider's own error shapes.
+"""
+
+from __future__ import annotations
+
+
+class SwapgateError(Exception):
+    code = "internal_error"
+    status = 500
+    retryable = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        field: str | None = None,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        self.message = message or (self.__class__.__doc__ or self.code).strip()
+        self.field = field
+        self.retry_after = retry_after
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+# --- client-side input errors (4xx) -----------------------------------------------------------
+
+
+class InvalidRequest(SwapgateError):
+    """The request is not valid."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class InvalidImage(InvalidRequest):
+    """The data is not a readable JPEG, PNG or WebP image."""
+
+    code = "invalid_image"
+    status = 415
+
+
+class ImageTooLarge(InvalidRequest):
+    """The image is larger than the size limit."""
+
+    code = "image_too_large"
+    status = 413
+
+
+class NoFaceDetected(InvalidRequest):
+    """No face was found in the image."""
+
+    code = "no_face_detected"
+    status = 422
+
+
+class FaceIndexOutOfRange(InvalidRequest):
+    """A face index does not name a face in the source image."""
+
+    code = "face_index_out_of_range"
+    status = 422
+
+
+class OperationNotSupported(SwapgateError):
+    """The provider cannot do this operation."""
+
+    code = "operation_not_supported"
+    status = 422
+
+
+class NotFound(SwapgateError):
+    """No such resource."""
+
+    code = "not_found"
+    status = 404
+
+
+# --- provider errors ----------------------------------------------------------------------------
+
+
+class ProviderError(SwapgateError):
+    """The face-swap provider failed."""
+
+    code = "provider_error"
+    status = 502
+
+
+class ProviderNotConfigured(ProviderError):
+    """The provider has no API key configured."""
+
+    code = "provider_not_configured"
+    status = 503
+
+
+class ProviderAuthFailed(ProviderError):
+    """The provider rejected the API key."""
+
+    code = "provider_auth_failed"
+    status = 502
+
+
+class ProviderAccountBlocked(ProviderError):
+    """The provider account is blocked."""
+
+    code = "provider_account_blocked"
+    status = 502
+
+
+class ProviderQuotaExhausted(ProviderError):
+    """The provider account has no quota or balance left."""
+
+    code = "provider_quota_exhausted"
+    status = 402
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider is rate limiting requests."""
+
+    code = "provider_rate_limited"
+    status = 429
+    retryable = True
+
+
+class ProviderBusy(ProviderError):
+    """The provider is busy or unreachable; try again later."""
+
+    code = "provider_busy"
+    status = 503
+    retryable = True
+
+
+class ProviderInvalidInput(ProviderError):
+    """The provider rejected the input."""
+
+    code = "provider_invalid_input"
+    status = 400
+
+
+class ProviderJobNotFound(ProviderError):
+    """The provider does not know this job."""
+
+    code = "provider_job_not_found"
+    status = 404
+
+
+class ProviderBadResponse(ProviderError):
+    """The provider answered with something that is not its documented shape."""
+
+    code = "provider_bad_response"
+    status = 502
+    retryable = True

@@ -1,0 +1,344 @@
+"""The gateway's use cases: submit a job, apply what a provider says about it, time out, cancel.
+
+The API, callback, poll and trigger functions are thin shells around these. Callback and poller
+finish jobs through the same ``apply_provider_update``, so they copy results and move states the
+same way, and racing each other produces one terminal transition and one result object.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from aws_lambda_powertools import Logger
+
+from swapgate import config, signing
+from swapgate.errors import (
+    InvalidRequest,
+    OperationNotSupported,
+    ProviderJobNotFound,
+    SwapgateError,
+)
+from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected, new_job_id
+from swapgate.netsafety import check_url
+from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
+from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
+
+logger = Logger(child=True)
+
+#: poller defaults (seconds); the template and the local stack set them through the environment
+POLL_INITIAL_SECONDS = 60
+POLL_INTERVAL_SECONDS = 30
+POLL_MAX_INTERVAL_SECONDS = 300
+JOB_TIMEOUT_SECONDS = 1800
+
+
+@dataclass
+class ImageSource:
+    """An image as a client gave it: an https URL, an ``upload://`` reference, a bucket key, or bytes."""
+
+    field: str
+    url: str | None = None
+    key: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class SubmitRequest:
+    operation: Operation  # SWAP or MULTI_SWAP
+    source: ImageSource
+    faces: list[ImageSource]
+    indexes: list[int] = field(default_factory=list)
+    provider: str | None = None
+    webhook: str | None = None
+    webhook_format: str = "swapgate"
+    origin: str = "api"
+    manifest_key: str | None = None
+    owner: str | None = None
+
+
+@dataclass
+class PollSettings:
+    initial_seconds: int
+    interval_seconds: int
+    max_interval_seconds: int
+    timeout_seconds: int
+
+    @classmethod
+    def from_env(cls) -> PollSettings:
+        def number(name: str, default: int) -> int:
+            return int(config.env(name) or default)
+
+        return cls(
+            initial_seconds=number("SWAPGATE_POLL_INITIAL_SECONDS", POLL_INITIAL_SECONDS),
+            interval_seconds=number("SWAPGATE_POLL_INTERVAL_SECONDS", POLL_INTERVAL_SECONDS),
+            max_interval_seconds=number("SWAPGATE_POLL_MAX_INTERVAL_SECONDS", POLL_MAX_INTERVAL_SECONDS),
+            timeout_seconds=number("SWAPGATE_JOB_TIMEOUT_SECONDS", JOB_TIMEOUT_SECONDS),
+        )
+
+
+def _default_provider_factory(name: str | None) -> Provider:
+    from swapgate.providers.registry import get_provider
+
+    return get_provider(name)
+
+
+def _providers_supporting(operation: Operation) -> list[str]:
+    from swapgate.providers.registry import providers_supporting
+
+    return list(providers_supporting(operation))
+
+
+@dataclass
+class Gateway:
+    store: JobStore
+    storage: Storage
+    sfn: Any = None
+    sqs: Any = None
+    state_machine_arn: str | None = None
+    notify_queue_url: str | None = None
+    provider_factory: Callable[[str | None], Provider] = _default_provider_factory
+    poll: PollSettings = field(default_factory=PollSettings.from_env)
+
+    @classmethod
+    def from_env(cls) -> Gateway:
+        import boto3
+
+        state_machine_arn = config.env("SWAPGATE_STATE_MACHINE_ARN")
+        notify_queue_url = config.env("SWAPGATE_NOTIFY_QUEUE_URL")
+        return cls(
+            store=JobStore.from_env(),
+            storage=Storage.from_env(),
+            sfn=boto3.client("stepfunctions") if state_machine_arn else None,
+            sqs=boto3.client("sqs") if notify_queue_url else None,
+            state_machine_arn=state_machine_arn,
+            notify_queue_url=notify_queue_url,
+        )
+
+    # --- providers ---------------------------------------------------------------------------
+
+    def provider_for(self, name: str | None, operation: Operation) -> Provider:
+        provider = self.provider_factory(name)
+        if not provider.supports(operation):
+            able = [n for n in _providers_supporting(operation) if n != provider.name]
+            raise OperationNotSupported(
+                f"provider {provider.name!r} cannot do {operation.value}; "
+                f"providers that can: {', '.join(able) or 'none'}",
+                field="provider",
+            )
+        return provider
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def host_image(self, image: ImageSource) -> ImageInput:
+        """Turn a client's image into a URL a provider can fetch (bytes are stored under uploads/)."""
+        if image.data is not None:
+            key = self.storage.put_upload(image.data, image.field)
+        elif image.key is not None:
+            self.storage.require_image_object(image.key, image.field)
+            key = image.key
+        elif image.url is not None and image.url.startswith(UPLOAD_REFERENCE_PREFIX):
+            key = self.storage.upload_key_for_reference(image.url, image.field)
+        elif image.url is not None:
+            return ImageInput.from_url(check_url(image.url, image.field))
+        else:
+            raise InvalidRequest(f"{image.field} is required", field=image.field)
+        return ImageInput.from_url(self.storage.presigned_get(key))
+
+    # --- submit ------------------------------------------------------------------------------
+
+    def submit(self, request: SubmitRequest, public_url: str) -> Job:
+        """Create a job, start its poller, hand it to the provider; never leaves it queued."""
+        provider = self.provider_for(request.provider, request.operation)
+        if request.webhook:
+            check_url(request.webhook, "webhook")
+        source = self.host_image(request.source)
+        faces = [self.host_image(face) for face in request.faces]
+
+        job = self.store.create(
+            Job(
+                id=new_job_id(),
+                provider=provider.name,
+                operation=request.operation.value,
+                webhook=request.webhook,
+                webhook_format=request.webhook_format,
+                origin=request.origin,
+                manifest_key=request.manifest_key,
+                owner=request.owner,
+            )
+        )
+        logger.append_keys(job_id=job.id)
+        logger.info("job created", extra={"provider": provider.name, "operation": job.operation})
+        self._start_poller(job)
+        callback_url = (
+            f"{public_url.rstrip('/')}/callbacks/{provider.name}/{job.id}"
+            f"?token={quote(signing.callback_token(job.id))}"
+        )
+        try:
+            if request.operation is Operation.MULTI_SWAP:
+                answer = provider.multi_swap(source, faces, request.indexes, callback_url)
+            else:
+                answer = provider.swap(source, faces[0], callback_url)
+        except SwapgateError as exc:
+            job = self._finish(job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message)
+            exc.job = job  # type: ignore[attr-defined]  # lets the API name the failed job
+            raise
+        try:
+            job = self.store.transition(
+                job.id, JobStatus.RUNNING, provider_job_id=answer.job_id, points=answer.cost
+            )
+        except TransitionRejected as rejected:  # the provider's webhook was faster than we were
+            job = self.store.update(job.id, provider_job_id=answer.job_id, points=answer.cost)
+            logger.info("provider answered after its webhook", extra={"status": rejected.job.status})
+        return job
+
+    def _start_poller(self, job: Job) -> None:
+        if not (self.sfn and self.state_machine_arn):
+            return
+        settings = self.poll
+        execution = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=job.id,
+            input=json.dumps(
+                {
+                    "job_id": job.id,
+                    "initial_seconds": settings.initial_seconds,
+                    "interval_seconds": settings.interval_seconds,
+                    "max_interval_seconds": settings.max_interval_seconds,
+                    "deadline": int(time.time()) + settings.timeout_seconds,
+                }
+            ),
+        )
+        self.store.update(job.id, execution_arn=execution["executionArn"])
+
+    # --- finishing ---------------------------------------------------------------------------
+
+    def apply_provider_update(self, job_id: str, update: ProviderJob) -> Job:
+        """Apply a provider's word on a job (from its webhook or from fetch). Idempotent."""
+        job = self.store.get(job_id)
+        if job.status.terminal:
+            logger.info("update for a finished job ignored", extra={"status": job.status})
+            return job
+        if update.job_id and job.provider_job_id and update.job_id != job.provider_job_id:
+            raise InvalidRequest("the update names another provider job", field="task_id")
+        if job.status is JobStatus.QUEUED:
+            job = self._to_running(job, update)
+        if update.state is ProviderState.SUCCEEDED:
+            return self._succeed(job, update)
+        if update.state is ProviderState.FAILED:
+            return self._finish(
+                job.id,
+                JobStatus.FAILED,
+                error_code=update.error_code or "provider_job_failed",
+                error_message=update.error_message or "the provider could not swap the faces",
+                points=update.cost if update.cost is not None else job.points,
+            )
+        return job
+
+    def _to_running(self, job: Job, update: ProviderJob) -> Job:
+        try:
+            return self.store.transition(job.id, JobStatus.RUNNING, provider_job_id=update.job_id or None)
+        except TransitionRejected as rejected:
+            return rejected.job
+
+    def _succeed(self, job: Job, update: ProviderJob) -> Job:
+        if not update.result_url:
+            return self._finish(
+                job.id, JobStatus.FAILED, error_code="provider_bad_response", error_message="no result image"
+            )
+        try:
+            key = self.storage.copy_result_to_s3(
+                job.id, update.result_url, trusted_s3=job.provider == "local"
+            )
+        except SwapgateError as exc:
+            if exc.retryable:
+                raise  # the provider's retry or the poller's next fetch can still save the result
+            return self._finish(
+                job.id, JobStatus.FAILED, error_code="result_copy_failed", error_message=exc.message
+            )
+        points = update.cost if update.cost is not None else job.points
+        finished = self._finish(job.id, JobStatus.SUCCEEDED, result_key=key, points=points)
+        if finished.result_key != key:  # canceled (or ended) meanwhile: drop the late result
+            self.storage.delete(key)
+        return finished
+
+    def _finish(self, job_id: str, status: JobStatus, **changes: Any) -> Job:
+        """The one way into a terminal status: conditional write, then the notify message."""
+        try:
+            job = self.store.transition(job_id, status, **changes)
+        except TransitionRejected as rejected:
+            logger.info("job already finished", extra={"status": rejected.job.status, "wanted": status})
+            return rejected.job
+        logger.info("job finished", extra={"status": job.status, "error_code": job.error_code})
+        _count_outcome(job)
+        self._enqueue_notification(job)
+        return job
+
+    def _enqueue_notification(self, job: Job) -> None:
+        if not (self.sqs and self.notify_queue_url) or not (job.webhook or job.manifest_key):
+            return
+        self.sqs.send_message(
+            QueueUrl=self.notify_queue_url,
+            MessageBody=json.dumps({"job_id": job.id, "status": str(job.status)}),
+        )
+
+    def time_out(self, job_id: str) -> Job:
+        return self._finish(
+            job_id,
+            JobStatus.TIMED_OUT,
+            error_code="timed_out",
+            error_message="the provider did not finish the job before the deadline",
+        )
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job.status.terminal:
+            return job
+        job = self._finish(job_id, JobStatus.CANCELED, error_code="canceled", error_message="canceled")
+        if job.status is JobStatus.CANCELED and job.execution_arn and self.sfn:
+            try:
+                self.sfn.stop_execution(executionArn=job.execution_arn, cause="job canceled")
+            except Exception:  # the poller may have ended on its own already
+                logger.info("poller already stopped")
+        return job
+
+    # --- polling -----------------------------------------------------------------------------
+
+    def poll_job(self, job_id: str) -> Job:
+        """The poller's look at a job: fetch from providers that can, else just read the record."""
+        job = self.store.get(job_id)
+        if job.status.terminal or not job.provider_job_id:
+            return job
+        provider = self.provider_factory(job.provider)
+        if not provider.supports(Operation.FETCH):
+            return job
+        try:
+            update = provider.fetch(job.provider_job_id)
+        except ProviderJobNotFound as exc:
+            return self._finish(job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message)
+        except SwapgateError as exc:  # keep polling until the deadline
+            logger.warning("fetch failed", extra={"error_code": exc.code})
+            return job
+        return self.apply_provider_update(job.id, update)
+
+
+def _count_outcome(job: Job) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    namespace = config.env("POWERTOOLS_METRICS_NAMESPACE") or "Swapgate"
+    with single_metric(name="JobsFinished", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        metric.add_dimension(name="provider", value=job.provider)
+        metric.add_dimension(name="outcome", value=str(job.status))
+
+
+def indexes_in_range(indexes: Sequence[int], faces: int) -> None:
+    if len(indexes) != faces:
+        raise InvalidRequest("indexes must name one face index per face image", field="indexes")
+    if any(i < 0 for i in indexes):
+        raise InvalidRequest("indexes must be 0 or more", field="indexes")
+    if len(set(indexes)) != len(indexes):
+        raise InvalidRequest("indexes must not repeat", field="indexes")

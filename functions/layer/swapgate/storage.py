@@ -1,0 +1,177 @@
+"""The deployment's bucket: uploaded inputs, copied results, presigned URLs.
+
+Key layout: ``uploads/`` (client inputs, expire after a day), ``results/{job_id}.{ext}`` (copies of
+provider results), ``inbox/`` and ``outbox/`` (the S3 trigger), ``engine/`` (the local engine's output).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from swapgate import config, images
+from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBadResponse, ProviderBusy
+from swapgate.netsafety import check_url
+
+DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+DOWNLOAD_TIMEOUT = (3.05, 30)
+MAX_REDIRECTS = 3
+UPLOAD_REFERENCE_PREFIX = "upload://"
+PRESIGNED_GET_SECONDS = 3600
+PRESIGNED_POST_SECONDS = 900
+
+_http = requests.Session()
+
+
+def max_image_bytes() -> int:
+    return int(config.env("SWAPGATE_MAX_IMAGE_BYTES") or DEFAULT_MAX_IMAGE_BYTES)
+
+
+def result_key(job_id: str, kind: str) -> str:
+    return f"results/{job_id}.{images.EXTENSIONS[kind]}"
+
+
+@dataclass
+class Storage:
+    bucket: str
+    s3: Any
+
+    @classmethod
+    def from_env(cls) -> Storage:
+        import boto3
+
+        return cls(bucket=config.env("SWAPGATE_BUCKET") or "", s3=boto3.client("s3"))
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def put_upload(self, data: bytes, field: str) -> str:
+        """Store client image bytes under ``uploads/`` and return the key."""
+        if len(data) > max_image_bytes():
+            raise ImageTooLarge(f"{field} is larger than {max_image_bytes()} bytes", field=field)
+        kind = images.require_image(data, field)
+        key = f"uploads/{uuid.uuid4().hex}.{images.EXTENSIONS[kind]}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=images.CONTENT_TYPES[kind])
+        return key
+
+    def presigned_upload(self) -> dict:
+        """A presigned POST for one image under ``uploads/``, and the reference to pass to the API."""
+        upload_id = uuid.uuid4().hex
+        key = f"uploads/{upload_id}"
+        post = self.s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Conditions=[
+                ["content-length-range", 1, max_image_bytes()],
+                ["starts-with", "$Content-Type", "image/"],
+            ],
+            ExpiresIn=PRESIGNED_POST_SECONDS,
+        )
+        return {
+            "reference": UPLOAD_REFERENCE_PREFIX + upload_id,
+            "url": post["url"],
+            "fields": post["fields"],
+            "expires_in": PRESIGNED_POST_SECONDS,
+            "max_bytes": max_image_bytes(),
+        }
+
+    def upload_key_for_reference(self, reference: str, field: str) -> str:
+        """The key behind an ``upload://`` reference, checked to exist and to be an image."""
+        upload_id = reference[len(UPLOAD_REFERENCE_PREFIX) :]
+        if not upload_id or not upload_id.isalnum():
+            raise InvalidImage(f"{field} is not a valid upload reference", field=field)
+        key = f"uploads/{upload_id}"
+        self.require_image_object(key, field)
+        return key
+
+    def require_image_object(self, key: str, field: str) -> str:
+        """Check that ``key`` exists and holds an image (by its first bytes); return the image type."""
+        try:
+            head = self.s3.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-15")["Body"].read()
+        except self.s3.exceptions.NoSuchKey as exc:
+            raise InvalidImage(f"{field}: no object {key!r} in the bucket", field=field) from exc
+        except Exception as exc:  # botocore ClientError for 404/416 on empty objects
+            raise InvalidImage(f"{field}: object {key!r} cannot be read", field=field) from exc
+        return images.require_image(head, field)
+
+    def presigned_get(self, key: str, expires: int = PRESIGNED_GET_SECONDS) -> str:
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def put_json(self, key: str, body: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    # --- results ------------------------------------------------------------------------------
+
+    def copy_result_to_s3(self, job_id: str, url: str, *, trusted_s3: bool = False) -> str:
+        """Copy a provider's result image into ``results/{job_id}.{ext}`` and return the key.
+
+        ``url`` is an https URL on a public host (checked, redirects re-checked, size-capped,
+        content checked by magic bytes), or, for the built-in engine only (``trusted_s3``), an
+        ``s3://`` URL inside this bucket. The key depends only on the job and the image type, so
+        a duplicate delivery can never make a second result object.
+        """
+        if url.startswith("s3://") and trusted_s3:
+            return self._copy_from_bucket(job_id, url)
+        data = self._download_image(url)
+        kind = images.sniff(data)
+        if kind is None:
+            raise ProviderBadResponse("the provider's result is not a JPEG, PNG or WebP image")
+        key = result_key(job_id, kind)
+        self.s3.upload_fileobj(
+            io.BytesIO(data), self.bucket, key, ExtraArgs={"ContentType": images.CONTENT_TYPES[kind]}
+        )
+        return key
+
+    def _copy_from_bucket(self, job_id: str, url: str) -> str:
+        parts = urlsplit(url)
+        source_key = parts.path.lstrip("/")
+        if parts.netloc != self.bucket or not source_key.startswith("engine/"):
+            raise ProviderBadResponse("the engine's result must be under engine/ in this bucket")
+        kind = self.require_image_object(source_key, "result_image")
+        key = result_key(job_id, kind)
+        self.s3.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": source_key},
+            ContentType=images.CONTENT_TYPES[kind],
+            MetadataDirective="REPLACE",
+        )
+        return key
+
+    def _download_image(self, url: str) -> bytes:
+        limit = max_image_bytes()
+        for _ in range(MAX_REDIRECTS + 1):
+            check_url(url, "result_image")
+            try:
+                response = _http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False)
+            except requests.RequestException as exc:
+                raise ProviderBusy("the provider's result could not be downloaded") from exc
+            with response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("location", ""))
+                    continue
+                if response.status_code != 200:
+                    raise ProviderBusy(f"the provider's result answered HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
+                chunks, size = [], 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        raise ProviderBadResponse("the provider's result URL redirects too often")

@@ -12,6 +12,8 @@ class SwapgateError(Exception):
     code = "internal_error"
     status = 500
     retryable = False
+    #: the provider's own HTTP status or envelope code, when a provider answer caused this error
+    provider_status: int | None = None
 
     def __init__(
         self,
@@ -20,6 +22,7 @@ class SwapgateError(Exception):
         field: str | None = None,
         retry_after: float | None = None,
         code: str | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
         self.message = message or (self.__class__.__doc__ or self.code).strip()
@@ -27,6 +30,8 @@ class SwapgateError(Exception):
         self.retry_after = retry_after
         if code:
             self.code = code
+        if status:
+            self.status = status
 
     def to_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
@@ -156,6 +161,13 @@ class ProviderJobNotFound(ProviderError):
 
     code = "provider_job_not_found"
     status = 404
+
+
+class ProviderJobFailed(ProviderError):
+    """The provider reports that the job failed."""
+
+    code = "provider_job_failed"
+    status = 502
 
 
 class ProviderBadResponse(ProviderError):

@@ -1,0 +1,255 @@
+"""What the API routes share: the gateway, the client's identity, errors, idempotent submit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from swapgate import access, config
+from swapgate.errors import InvalidRequest, NotFound, SwapgateError
+from swapgate.gateway import Gateway, ImageSource, SubmitRequest, indexes_in_range
+from swapgate.jobs import Job, JobNotFound, JobStatus
+from swapgate.providers.base import FaceBoxes, Operation
+
+from api_models import ErrorBody, JobView
+
+logger = Logger(child=True)
+
+#: paths anyone may read
+PUBLIC_PATHS = ("/v1/docs", "/v1/openapi.json")
+
+_app: Any = None  # the resolver, set by install_error_handlers
+
+
+@cache
+def gateway() -> Gateway:
+    return Gateway.from_env()
+
+
+@cache
+def rate_limiter() -> access.RateLimiter:
+    return access.RateLimiter(gateway().store.table)
+
+
+def _headers() -> dict[str, str]:
+    return {k.lower(): v for k, v in (_app.current_event.headers or {}).items()}
+
+
+def require_client(app: Any, next_middleware: Any) -> Response:
+    """Middleware: a valid API key (and a request under its rate limit) for every non-public route."""
+    if not app.current_event.path.startswith(PUBLIC_PATHS):
+        owner = access.authenticate(_headers())
+        rate_limiter().hit(owner)
+        app.append_context(owner=owner)
+    return next_middleware(app)
+
+
+def current_owner() -> str:
+    owner = _app.context.get("owner")
+    if owner is None:
+        raise access.Unauthorized()
+    return owner
+
+
+def public_url() -> str:
+    """Where providers call back: ``$SWAPGATE_PUBLIC_URL``, or this API's own address."""
+    configured = config.env("SWAPGATE_PUBLIC_URL")
+    if configured:
+        return configured
+    context = _app.current_event.request_context
+    domain = context.domain_name
+    stage = context.stage
+    base = f"https://{domain}"
+    return f"{base}/{stage}" if ".execute-api." in domain and stage else base
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def error_response(exc: SwapgateError) -> Response:
+    """The error in the caller's dialect: Swapgate's own, or that of the provider a route imitates."""
+    path = _app.current_event.path
+    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+    job = getattr(exc, "job", None)
+    if path.startswith("/api/aifaceswap/"):
+        body: dict[str, Any] = {"code": exc.status, "data": None, "message": exc.message}
+    elif path.startswith("/insightFace/"):
+        body = {"status": "FAILED", "message": exc.message, "data": None}
+    else:
+        body = {"error": {**exc.to_dict(), **({"job_id": job.id} if job else {})}}
+    if exc.status >= 500:
+        logger.error("request failed", extra={"error_code": exc.code})
+    return Response(status_code=exc.status, content_type="application/json", body=body, headers=headers)
+
+
+def _validation_error(exc: RequestValidationError) -> Response:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "header", "path")]
+    field = ".".join(location[:1]) + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
+    kind = first.get("type", "")
+    if kind == "missing":
+        message = f"{field} is required"
+    elif kind == "extra_forbidden":
+        message = f"{field} is not an accepted field"
+    elif kind in ("json_invalid", "multipart_invalid", "unsupported_content_type"):
+        field, message = "body", "the body must be JSON or multipart/form-data"
+    else:
+        message = f"{field}: {first.get('msg', 'invalid value')}"
+    return error_response(InvalidRequest(message, field=field or "body"))
+
+
+def install_error_handlers(app: Any) -> None:
+    global _app
+    _app = app
+
+    @app.exception_handler(SwapgateError)
+    def _swapgate_error(exc: SwapgateError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        return _validation_error(exc)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _reused(exc: Exception) -> Response:
+        return error_response(
+            InvalidRequest(
+                "this Idempotency-Key was used with a different request",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+                status=422,
+            )
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(exc: Exception) -> Response:
+        return error_response(
+            InvalidRequest(
+                "a request with this Idempotency-Key is in progress",
+                field="Idempotency-Key",
+                code="idempotency_in_progress",
+                status=409,
+            )
+        )
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        return error_response(
+            NotFound(f"no route {_app.current_event.http_method} {_app.current_event.path}")
+        )
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+def image_source(field: str, value: str | UploadFile) -> ImageSource:
+    if isinstance(value, UploadFile):
+        return ImageSource(field=field, data=value.content)
+    return ImageSource(field=field, url=value)
+
+
+def submit_idempotent(
+    operation: Operation,
+    *,
+    source: ImageSource,
+    faces: list[ImageSource],
+    provider: str | None,
+    webhook: str | None,
+    idempotency_key: str | None,
+    indexes: Sequence[int] = (),
+    webhook_format: str = "swapgate",
+) -> Job:
+    """Submit a job; with an Idempotency-Key, a retry of the same request returns the first job."""
+    if operation is Operation.MULTI_SWAP:
+        indexes_in_range(indexes, len(faces))
+    request = SubmitRequest(
+        operation=operation,
+        source=source,
+        faces=faces,
+        indexes=list(indexes),
+        provider=provider,
+        webhook=webhook,
+        webhook_format=webhook_format,
+        owner=current_owner(),
+    )
+    if not idempotency_key:
+        return gateway().submit(request, public_url())
+    event = _app.current_event
+    fingerprint = {
+        "key": f"{current_owner()}:{idempotency_key}",
+        "request": hashlib.sha256(f"{event.path}\n{event.body or ''}".encode()).hexdigest(),
+    }
+    job_id = _idempotent_submit()(fingerprint=fingerprint, request=request, public=public_url())
+    return gateway().store.get(job_id)
+
+
+@cache
+def _idempotent_submit():
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=config.env("SWAPGATE_TABLE"), key_attr="id", expiry_attr="expires_at"
+    )
+    settings = IdempotencyConfig(
+        event_key_jmespath="key", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
+    )
+
+    @idempotent_function(data_keyword_argument="fingerprint", config=settings, persistence_store=persistence)
+    def submit_once(*, fingerprint: dict, request: SubmitRequest, public: str) -> str:
+        return gateway().submit(request, public).id
+
+    return submit_once
+
+
+def load_job(job_id: str) -> Job:
+    """The caller's job, or 404 (also for another key's job: its existence is not disclosed)."""
+    try:
+        job = gateway().store.get(job_id)
+    except JobNotFound:
+        raise NotFound(f"no job {job_id!r}", field="id") from None
+    if job.owner is not None and job.owner != current_owner():
+        raise NotFound(f"no job {job_id!r}", field="id")
+    return job
+
+
+def result_url(job: Job) -> str | None:
+    if job.status is JobStatus.SUCCEEDED and job.result_key:
+        return gateway().storage.presigned_get(job.result_key)
+    return None
+
+
+def job_view(job: Job) -> JobView:
+    return JobView(
+        id=job.id,
+        status=job.status.value,
+        provider=job.provider,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        points=job.points,
+        result_url=result_url(job),
+        error=ErrorBody(**job.error) if job.error else None,
+    )
+
+
+def accepted(model: Any) -> Response:
+    return Response(status_code=202, content_type="application/json", body=model.model_dump())
+
+
+def extract_faces(image: ImageSource, provider: str | None) -> FaceBoxes:
+    chosen = gateway().provider_for(provider, Operation.EXTRACT_FACES)
+    return chosen.extract_faces(gateway().host_image(image))

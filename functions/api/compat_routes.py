@@ -1,0 +1,144 @@
+"""Compatibility routes: code written for aifaceswap.io or TTAPI works against Swapgate with only its
+base URL and key changed. Requests and answers keep the imitated provider's shapes; the job runs on the
+deployment's provider, and its result is this deployment's copy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BeforeValidator, Field
+
+from swapgate.jobs import Job, JobStatus
+from swapgate.providers.base import Operation
+
+from api_models import Image, StrictModel, _as_list
+from api_support import (
+    extract_faces,
+    image_source,
+    load_job,
+    result_url,
+    submit_idempotent,
+)
+
+router = Router()
+
+
+# --- aifaceswap.io ------------------------------------------------------------------------------
+
+
+class AifaceswapFaceswap(StrictModel):
+    source_image: Image
+    face_image: Image
+    webhook: str | None = None
+
+
+class AifaceswapExtractFace(StrictModel):
+    img: Image
+
+
+class AifaceswapMultiFaceswap(StrictModel):
+    source_image: Image
+    face_image: Annotated[list[Image], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
+    index: Annotated[list[int], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
+    webhook: str | None = None
+
+
+def _envelope(data: dict) -> dict:
+    return {"code": 200, "data": data, "message": "OK"}
+
+
+@router.post("/api/aifaceswap/v1/faceswap", tags=["aifaceswap compatible"])
+def aifaceswap_faceswap(body: Annotated[AifaceswapFaceswap, Body()]) -> dict:
+    job = submit_idempotent(
+        Operation.SWAP,
+        source=image_source("source_image", body.source_image),
+        faces=[image_source("face_image", body.face_image)],
+        provider=None,
+        webhook=body.webhook,
+        webhook_format="aifaceswap",
+        idempotency_key=None,
+    )
+    return _envelope({"task_id": job.id, "points": job.points or 0})
+
+
+@router.post("/api/aifaceswap/v1/extract_face", tags=["aifaceswap compatible"])
+def aifaceswap_extract_face(body: Annotated[AifaceswapExtractFace, Body()]) -> dict:
+    boxes = extract_faces(image_source("img", body.img), None)
+    return _envelope({"faces": boxes.faces, "points": boxes.cost or 0})
+
+
+@router.post("/api/aifaceswap/v1/multi_faceswap", tags=["aifaceswap compatible"])
+def aifaceswap_multi_faceswap(body: Annotated[AifaceswapMultiFaceswap, Body()]) -> dict:
+    job = submit_idempotent(
+        Operation.MULTI_SWAP,
+        source=image_source("source_image", body.source_image),
+        faces=[image_source(f"face_image[{i}]", face) for i, face in enumerate(body.face_image)],
+        indexes=body.index,
+        provider=None,
+        webhook=body.webhook,
+        webhook_format="aifaceswap",
+        idempotency_key=None,
+    )
+    return _envelope({"task_id": job.id, "points": job.points or 0})
+
+
+# --- TTAPI --------------------------------------------------------------------------------------
+
+
+class TtapiSwap(StrictModel):
+    targetImage: str
+    swapImage: str
+    hookUrl: str | None = None
+
+
+class TtapiFetch(StrictModel):
+    jobId: str = Field(max_length=64)
+
+
+TTAPI_STATUS = {
+    JobStatus.QUEUED: "PENDING_QUEUE",
+    JobStatus.RUNNING: "ON_QUEUE",
+    JobStatus.SUCCEEDED: "SUCCESS",
+}
+
+
+def ttapi_job_body(job: Job) -> dict:
+    """A job in the shape of TTAPI's fetch answer and hookUrl callback."""
+    image = result_url(job)
+    return {
+        "status": TTAPI_STATUS.get(job.status, "FAILED"),
+        "jobId": job.id,
+        "message": job.error_message or "",
+        "data": {
+            "jobId": job.id,
+            "cdnImage": image,
+            "discordImage": None,
+            "quota": job.points or 0,
+        },
+    }
+
+
+@router.post("/insightFace/v1/swap", tags=["TTAPI compatible"])
+def ttapi_swap(body: Annotated[TtapiSwap, Body()]) -> dict:
+    job = submit_idempotent(
+        Operation.SWAP,
+        source=image_source("targetImage", body.targetImage),
+        faces=[image_source("swapImage", body.swapImage)],
+        provider=None,
+        webhook=body.hookUrl,
+        webhook_format="ttapi",
+        idempotency_key=None,
+    )
+    return {"status": "SUCCESS", "message": "", "data": {"jobId": job.id}}
+
+
+@router.post("/insightFace/v1/fetch", tags=["TTAPI compatible"])
+def ttapi_fetch(body: Annotated[TtapiFetch, Body()]) -> dict:
+    return ttapi_job_body(load_job(body.jobId))
+
+
+@router.get("/insightFace/v1/fetch", tags=["TTAPI compatible"])
+def ttapi_fetch_query(jobId: Annotated[str, Query(max_length=64)]) -> dict:
+    return ttapi_job_body(load_job(jobId))

@@ -1,0 +1,66 @@
+"""Provider webhooks: ``POST /callbacks/{provider}/{job_id}?token=...``.
+
+The token is an HMAC of the job id, so only the provider we handed the URL to can finish the job.
+Duplicate, late or out-of-order webhooks are harmless: the gateway's conditional transitions make
+the first terminal word final, and a webhook for a finished job answers 200 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from swapgate.errors import InvalidRequest, SwapgateError
+from swapgate.gateway import Gateway
+from swapgate.jobs import JobNotFound
+from swapgate.providers.registry import get_provider
+from swapgate.signing import check_callback_token
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+_gateway: Gateway | None = None
+
+
+def gateway() -> Gateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = Gateway.from_env()
+    return _gateway
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(status, "application/json", {"error": {"code": code, "message": message}})
+
+
+@app.post("/callbacks/<provider>/<job_id>")
+def provider_callback(provider: str, job_id: str) -> Response:
+    logger.append_keys(job_id=job_id, provider=provider)
+    if not check_callback_token(job_id, app.current_event.get_query_string_value("token")):
+        logger.warning("callback with a missing or wrong token")
+        return _error(401, "unauthorized", "missing or wrong callback token")
+    try:
+        job = gateway().store.get(job_id)
+    except JobNotFound:
+        return _error(404, "not_found", f"no job {job_id!r}")
+    if job.provider != provider:
+        return _error(400, "invalid_request", f"job {job_id} does not run on {provider}")
+    try:
+        update = get_provider(provider).parse_webhook(app.current_event.body or "")
+        job = gateway().apply_provider_update(job_id, update)
+    except InvalidRequest as exc:
+        return _error(400, exc.code, exc.message)
+    except SwapgateError as exc:
+        # retryable (e.g. the result could not be downloaded yet): a provider retry or the poller saves it
+        logger.warning("callback not applied", extra={"error_code": exc.code})
+        return _error(503 if exc.retryable else 400, exc.code, exc.message)
+    return Response(200, "application/json", {"id": job.id, "status": str(job.status)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format bench dev clean
+.PHONY: install test lint format bench dev clean validate build
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,33 @@ format: install
 test: install lint
 	$(PY) -m pytest
 
+# The SAM CLI lives in its own venv, away from the project's pins. Both targets run offline: a region,
+# no credentials, no Docker (functions and the layer use BuildMethod: makefile; see functions/*Makefile).
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
+
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q "aws-sam-cli>=1.140,<2"
+	touch $(SAM_STAMP)
+
+$(ASL_VALIDATOR):
+	npm install --prefix .tools --no-audit --no-fund --silent "asl-validator@^4"
+
+# cfn-lint (sam validate --lint) does not read DefinitionUri files: asl-validator checks the poller,
+# with its DefinitionSubstitutions filled in as CloudFormation would.
+validate: $(SAM_STAMP) $(ASL_VALIDATOR)
+	$(SAM_ENV) $(SAM) validate --lint
+	sed 's/$${PollFunctionArn}/arn:aws:lambda:us-east-1:123456789012:function:swapgate-poll/' \
+		infra/poller.asl.json > .tools/poller.asl.json
+	$(ASL_VALIDATOR) --json-path .tools/poller.asl.json
+
+build: $(SAM_STAMP)
+	$(SAM_ENV) PIP="$(CURDIR)/$(SAM_VENV)/bin/python -m pip" $(SAM) build
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache $(SAM_VENV) .tools

@@ -59,12 +59,12 @@ IdempotencyKey = Annotated[
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
-def openapi_json() -> Response:
+def openapi_json():
     return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema())
 
 
 @app.post("/v1/swaps", responses={202: {"description": "accepted", "content": {"application/json": {}}}})
-def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: IdempotencyKey = None) -> Response:
+def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: IdempotencyKey = None):
     """Swap the face in ``face_image`` into ``source_image``."""
     job = submit_idempotent(
         Operation.SWAP,
@@ -80,7 +80,7 @@ def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: Idempoten
 @app.post("/v1/swaps/multi")
 def create_multi_swap(
     body: Annotated[MultiSwapRequest, Body()], idempotency_key: IdempotencyKey = None
-) -> Response:
+):
     """Replace several faces of ``source_image``: ``face_images[i]`` goes to the face at ``indexes[i]``."""
     job = submit_idempotent(
         Operation.MULTI_SWAP,

@@ -96,7 +96,8 @@ def error_response(exc: SwapgateError) -> Response:
 def _validation_error(exc: RequestValidationError) -> Response:
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "header", "path")]
-    field = ".".join(location[:1]) + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
+    # the field and any list positions; union member tags such as "str" are not part of the name
+    field = "".join(location[:1]) + "".join(f"[{p}]" for p in location[1:] if p.isdigit())
     kind = first.get("type", "")
     if kind == "missing":
         message = f"{field} is required"

@@ -78,9 +78,7 @@ def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: Idempoten
 
 
 @app.post("/v1/swaps/multi")
-def create_multi_swap(
-    body: Annotated[MultiSwapRequest, Body()], idempotency_key: IdempotencyKey = None
-):
+def create_multi_swap(body: Annotated[MultiSwapRequest, Body()], idempotency_key: IdempotencyKey = None):
     """Replace several faces of ``source_image``: ``face_images[i]`` goes to the face at ``indexes[i]``."""
     job = submit_idempotent(
         Operation.MULTI_SWAP,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from swapgate.errors import ProviderNotConfigured
+
 # Detector boxes whose IoU is above this are the same face (short and full range models agree).
 _NMS_IOU = 0.35
 # The detector sees at most this many pixels on the long side (its input is 128 or 192 px anyway).
@@ -53,7 +55,13 @@ class FaceModels:
             # MediaPipe's C++ logging is noisy on stderr; keep warnings and errors only.
             os.environ.setdefault("GLOG_minloglevel", "2")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            from mediapipe.python.solutions import face_detection, face_mesh
+            try:
+                from mediapipe.python.solutions import face_detection, face_mesh
+            except ImportError as exc:
+                raise ProviderNotConfigured(
+                    "the local face engine needs MediaPipe 0.10.21: install the extra swapgate[local] "
+                    "(MediaPipe ships these models for Python 3.11 and 3.12 only)"
+                ) from exc
 
             self._detectors = [
                 # model 1: full range (faces up to ~5 m, small faces in group shots)

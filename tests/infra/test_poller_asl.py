@@ -1,0 +1,269 @@
+"""infra/poller.asl.json: its states and transitions as the poll handler's contract fixes them, and the
+file itself executed by moto's Step Functions interpreter.
+
+The executions here run the real ASL file; the Lambda task is a scripted stand-in that returns what
+the contract allows, so that each transition is driven on purpose (the gateway tests run the same file
+against the real poll handler). Moto with ``lambda.use_docker = False`` never runs function code: its
+``LambdaSimpleBackend.invoke`` echoes the payload back, so the stand-in is installed there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+from cfn_template import ROOT
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+ASL = ROOT / "infra" / "poller.asl.json"
+REGION = "us-east-1"
+POLL_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:swapgate-poll"
+LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.TaskFailed",
+]
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict:
+    return json.loads(ASL.read_text())
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def test_comment_states_the_contract(definition):
+    comment = definition["Comment"]
+    assert "safety net" in comment
+    for word in ("job_id", "initial_seconds", "interval_seconds", "max_interval_seconds", "deadline"):
+        assert word in comment
+    for word in ("status", "terminal", "expired", "time_out"):
+        assert word in comment
+    assert "Poller contract" in (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+
+
+def test_states_and_transitions(definition):
+    states = definition["States"]
+    assert definition["StartAt"] == "InitialWait"
+    assert set(states) == {"InitialWait", "Poll", "IsDone", "WaitAgain", "MarkTimedOut", "TimedOut", "Done"}
+    assert states["InitialWait"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.initial_seconds",
+        "Next": "Poll",
+        "Comment": states["InitialWait"].get("Comment"),
+    }
+    poll = states["Poll"]
+    assert poll["Type"] == "Task"
+    assert poll["Resource"] == "${PollFunctionArn}"
+    assert poll["Parameters"] == {
+        "action": "poll",
+        "job_id.$": "$.job_id",
+        "interval_seconds.$": "$.interval_seconds",
+        "max_interval_seconds.$": "$.max_interval_seconds",
+        "deadline.$": "$.deadline",
+    }
+    assert poll["Next"] == "IsDone"
+    # The function's answer replaces the state: nothing may narrow or redirect it.
+    for key in ("ResultPath", "OutputPath", "ResultSelector", "InputPath", "Catch"):
+        assert key not in poll
+
+    is_done = states["IsDone"]
+    assert is_done["Type"] == "Choice"
+    assert is_done["Choices"] == [
+        {"Variable": "$.terminal", "BooleanEquals": True, "Next": "Done"},
+        {"Variable": "$.expired", "BooleanEquals": True, "Next": "MarkTimedOut"},
+    ]
+    assert is_done["Default"] == "WaitAgain"
+    assert states["WaitAgain"] == {"Type": "Wait", "SecondsPath": "$.interval_seconds", "Next": "Poll"}
+
+    mark = states["MarkTimedOut"]
+    assert mark["Type"] == "Task"
+    assert mark["Resource"] == "${PollFunctionArn}"
+    assert mark["Parameters"] == {"action": "time_out", "job_id.$": "$.job_id"}
+    assert mark["Next"] == "TimedOut"
+    assert states["TimedOut"]["Type"] == "Fail"
+    assert states["TimedOut"]["Error"] == "JobTimedOut"
+    assert states["Done"] == {"Type": "Succeed"}
+
+
+@pytest.mark.parametrize("state", ["Poll", "MarkTimedOut"])
+def test_lambda_errors_are_retried_with_backoff(definition, state):
+    (retry,) = definition["States"][state]["Retry"]
+    assert retry == {"ErrorEquals": LAMBDA_ERRORS, "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 4}
+
+
+def test_every_state_is_reachable_and_every_target_exists(definition):
+    states = definition["States"]
+
+    def targets(state: dict) -> set[str]:
+        found = {state[key] for key in ("Next", "Default") if key in state}
+        found |= {choice["Next"] for choice in state.get("Choices", [])}
+        return found
+
+    for name, state in states.items():
+        assert targets(state) <= set(states), name
+        if state["Type"] not in ("Succeed", "Fail", "Choice"):
+            assert "Next" in state or state.get("End") is True, name
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(targets(states[name]))
+    assert seen == set(states)
+
+
+# ----------------------------------------------------------------------------- executed by moto
+
+
+Script = Callable[[dict], dict]
+
+
+@pytest.fixture
+def lambda_calls(monkeypatch) -> Iterator[tuple[list[dict], Callable[[Script], None]]]:
+    """Routes moto's Lambda invocations (both Task forms call lambda:Invoke) to a script."""
+    calls: list[dict] = []
+    script: list[Script] = []
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        assert function_name in (POLL_ARN, "swapgate-poll")
+        event = json.loads(body)
+        calls.append(event)
+        try:
+            return json.dumps(script[0](event)).encode()
+        except Exception as error:  # reported the way Lambda reports an unhandled error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)}).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        yield calls, script.append
+
+
+def run(job_id: str, **overrides) -> dict:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    definition = ASL.read_text().replace("${PollFunctionArn}", POLL_ARN)
+    machine = sfn.create_state_machine(
+        name="poller", definition=definition, roleArn="arn:aws:iam::123456789012:role/poller"
+    )["stateMachineArn"]
+    execution_input = {
+        "job_id": job_id,
+        "initial_seconds": 0,
+        "interval_seconds": 0,
+        "max_interval_seconds": 0,
+        "deadline": int(time.time()) + 3600,
+        **overrides,
+    }
+    execution = sfn.start_execution(stateMachineArn=machine, name=job_id, input=json.dumps(execution_input))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if described["status"] != "RUNNING":
+            history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+            described["entered"] = [
+                event["stateEnteredEventDetails"]["name"]
+                for event in history
+                if "stateEnteredEventDetails" in event
+            ]
+            return described
+        time.sleep(0.02)
+    raise AssertionError("the execution did not end within 30 s")
+
+
+def answer(event: dict, status: str, *, terminal: bool = False, expired: bool = False) -> dict:
+    return {
+        "job_id": event["job_id"],
+        "status": status,
+        "terminal": terminal,
+        "expired": expired,
+        "interval_seconds": event["interval_seconds"],
+        "max_interval_seconds": event["max_interval_seconds"],
+        "deadline": event["deadline"],
+    }
+
+
+def test_pending_pending_then_terminal_succeeds(lambda_calls):
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        done = len(calls) >= 3
+        return answer(event, "succeeded" if done else "running", terminal=done)
+
+    set_script(script)
+    result = run("job-pending", interval_seconds=0, max_interval_seconds=0, deadline=4102444800)
+    assert result["status"] == "SUCCEEDED"
+    assert [call["action"] for call in calls] == ["poll", "poll", "poll"]
+    assert calls[0] == {
+        "action": "poll",
+        "job_id": "job-pending",
+        "interval_seconds": 0,
+        "max_interval_seconds": 0,
+        "deadline": 4102444800,
+    }
+    assert json.loads(result["output"])["status"] == "succeeded"
+    assert result["entered"] == [
+        "InitialWait",
+        *["Poll", "IsDone", "WaitAgain"] * 2,
+        "Poll",
+        "IsDone",
+        "Done",
+    ]
+
+
+def test_the_function_answer_replaces_the_state(lambda_calls):
+    """The interval the function grows is the one the next poll (and WaitAgain) gets."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        reply = answer(event, "running", terminal=len(calls) >= 2)
+        reply["interval_seconds"] = 0 if len(calls) >= 2 else 1  # WaitAgain waits 1 s once
+        reply["marker"] = len(calls)
+        return reply
+
+    set_script(script)
+    result = run("job-grow", interval_seconds=0)
+    assert result["status"] == "SUCCEEDED"
+    assert calls[1]["interval_seconds"] == 1
+    assert "marker" not in calls[1]  # Parameters pass only the contract's keys
+    assert json.loads(result["output"])["marker"] == 2
+
+
+def test_deadline_marks_the_job_timed_out_and_fails(lambda_calls):
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if event["action"] == "time_out":
+            return {"job_id": event["job_id"], "status": "timed_out", "terminal": True, "expired": True}
+        return answer(event, "running", expired=len(calls) >= 2)
+
+    set_script(script)
+    result = run("job-late")
+    assert result["status"] == "FAILED"
+    assert result["error"] == "JobTimedOut"
+    assert calls[-1] == {"action": "time_out", "job_id": "job-late"}
+    assert [call["action"] for call in calls] == ["poll", "poll", "time_out"]
+    assert result["entered"][-3:] == ["IsDone", "MarkTimedOut", "TimedOut"]
+
+
+def test_a_failing_poll_is_retried(lambda_calls):
+    """One unhandled error: retried after IntervalSeconds (2 s), then the job ends."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if len(calls) == 1:
+            raise RuntimeError("provider fetch failed")
+        return answer(event, "succeeded", terminal=True)
+
+    set_script(script)
+    result = run("job-flaky")
+    assert result["status"] == "SUCCEEDED"
+    assert len(calls) == 2
+    assert calls[0] == calls[1]
+    assert result["entered"] == ["InitialWait", "Poll", "IsDone", "Done"]

@@ -1,0 +1,545 @@
+"""What template.yaml, samconfig.toml and the build Makefiles promise, checked so that a later edit
+cannot silently break it (`make validate` lints the template; these check Swapgate's own contract)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from cfn_template import ROOT, evaluate, load_template, references
+
+FUNCTIONS = {
+    "ApiFunction": "functions/api/",
+    "CallbackFunction": "functions/callback/",
+    "PollFunction": "functions/poll/",
+    "TriggerFunction": "functions/trigger/",
+    "NotifyFunction": "functions/notify/",
+}
+
+API_ROUTES = {
+    ("POST", "/v1/swaps"),
+    ("POST", "/v1/swaps/multi"),
+    ("POST", "/v1/faces"),
+    ("GET", "/v1/swaps/{id}"),
+    ("POST", "/v1/swaps/{id}/cancel"),
+    ("POST", "/v1/uploads"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/docs"),
+    ("POST", "/api/aifaceswap/v1/faceswap"),
+    ("POST", "/api/aifaceswap/v1/extract_face"),
+    ("POST", "/api/aifaceswap/v1/multi_faceswap"),
+    ("POST", "/insightFace/v1/swap"),
+    ("POST", "/insightFace/v1/fetch"),
+    ("GET", "/insightFace/v1/fetch"),
+}
+
+GLOBAL_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "swapgate",
+    "POWERTOOLS_METRICS_NAMESPACE": "Swapgate",
+    "SWAPGATE_BUCKET": {"Ref": "Bucket"},
+    "SWAPGATE_TABLE": {"Ref": "JobsTable"},
+    "SWAPGATE_PROVIDER": {"Ref": "DefaultProvider"},
+    "SWAPGATE_MAX_IMAGE_BYTES": {"Ref": "MaxImageBytes"},
+    "SWAPGATE_NOTIFY_QUEUE_URL": {"Ref": "NotifyQueue"},
+    "SWAPGATE_POLL_INITIAL_SECONDS": {"Ref": "PollInitialSeconds"},
+    "SWAPGATE_POLL_INTERVAL_SECONDS": {"Ref": "PollIntervalSeconds"},
+    "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
+    "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
+}
+
+# `<NAME>_PARAM` env var -> the template parameter holding the SSM parameter name.
+SECRET_PARAMS = {
+    "AIFACESWAP_API_KEY_PARAM": "AifaceswapApiKeyParameter",
+    "TTAPI_API_KEY_PARAM": "TtapiApiKeyParameter",
+    "SWAPGATE_API_KEYS_PARAM": "ApiKeysParameter",
+    "SWAPGATE_SIGNING_SECRET_PARAM": "SigningSecretParameter",
+    "SWAPGATE_WEBHOOK_SECRET_PARAM": "WebhookSecretParameter",
+}
+
+# What each function must be given beyond Globals (more is allowed, less breaks it on AWS).
+FUNCTION_ENV = {
+    "ApiFunction": {
+        "AIFACESWAP_API_KEY_PARAM",
+        "TTAPI_API_KEY_PARAM",
+        "SWAPGATE_API_KEYS_PARAM",
+        "SWAPGATE_SIGNING_SECRET_PARAM",
+        "SWAPGATE_STATE_MACHINE_ARN",
+    },
+    "CallbackFunction": {"SWAPGATE_SIGNING_SECRET_PARAM"},
+    "PollFunction": {"AIFACESWAP_API_KEY_PARAM", "TTAPI_API_KEY_PARAM"},
+    "TriggerFunction": {
+        "AIFACESWAP_API_KEY_PARAM",
+        "TTAPI_API_KEY_PARAM",
+        "SWAPGATE_SIGNING_SECRET_PARAM",
+        "SWAPGATE_STATE_MACHINE_ARN",
+        "SWAPGATE_PUBLIC_URL",
+    },
+    "NotifyFunction": {"SWAPGATE_WEBHOOK_SECRET_PARAM"},
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict) -> dict:
+    return template["Resources"]
+
+
+def props(resources: dict, logical_id: str) -> dict:
+    return resources[logical_id]["Properties"]
+
+
+def function_env(template: dict, logical_id: str) -> dict:
+    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    own = props(template["Resources"], logical_id).get("Environment", {}).get("Variables", {})
+    merged.update(own)
+    return merged
+
+
+def policy_statements(resources: dict, logical_id: str) -> list[dict]:
+    statements = []
+    for policy in props(resources, logical_id).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements.extend(policy["Statement"])
+    return statements
+
+
+def policy_templates(resources: dict, logical_id: str) -> dict:
+    found = {}
+    for policy in props(resources, logical_id).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" not in policy:
+            found.update(policy)
+    return found
+
+
+def actions(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+# ----------------------------------------------------------------------------- resources and code
+
+
+def test_logical_ids_are_the_documented_ones(resources):
+    expected = {
+        "SwapgateLayer",
+        "Api",
+        *FUNCTIONS,
+        "Bucket",
+        "BucketPolicy",
+        "JobsTable",
+        "PollerStateMachine",
+        "InboxQueue",
+        "InboxDeadLetterQueue",
+        "InboxQueuePolicy",
+        "NotifyQueue",
+        "NotifyDeadLetterQueue",
+    }
+    assert set(resources) == expected
+    documented = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    for logical_id in expected - {"BucketPolicy", "InboxQueuePolicy"}:
+        assert f"`{logical_id}`" in documented, logical_id
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_code_and_runtime(template, resources, logical_id):
+    resource = resources[logical_id]
+    assert resource["Type"] == "AWS::Serverless::Function"
+    properties = resource["Properties"]
+    assert properties["CodeUri"] == FUNCTIONS[logical_id]
+    assert (ROOT / properties["CodeUri"] / "app.py").is_file()
+    handler = properties.get("Handler", template["Globals"]["Function"]["Handler"])
+    assert handler == "app.handler"
+    source = (ROOT / properties["CodeUri"] / "app.py").read_text()
+    assert re.search(r"^def handler\(event", source, re.MULTILINE)
+    # Built by functions/Makefile without Docker or a local python3.13.
+    assert resource["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "functions"}
+    makefile = (ROOT / "functions" / "Makefile").read_text()
+    targets = re.search(r"^FUNCTIONS := (.*)$", makefile, re.MULTILINE).group(1).split()
+    assert logical_id in targets
+
+
+def test_function_globals(template):
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    assert function["Layers"] == [{"Ref": "SwapgateLayer"}]
+    assert function["Environment"]["Variables"] == GLOBAL_ENV
+
+
+def test_layer_is_built_from_the_package_for_arm64_cp313(resources):
+    layer = resources["SwapgateLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "functions/layer"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / "functions" / "layer" / "Makefile").read_text()
+    assert "build-SwapgateLayer:" in makefile
+    for flag in ("--platform", "manylinux2014_aarch64", "--implementation cp", "--python-version"):
+        assert flag in makefile
+    assert re.search(r"^PY_VERSION := 3\.13$", makefile, re.MULTILINE)
+    assert "--only-binary=:all:" in makefile
+    assert "--exclude=__pycache__" in makefile
+
+
+def test_layer_requirements_stay_lean():
+    lines = (ROOT / "functions" / "layer" / "requirements.txt").read_text().splitlines()
+    names = {re.split(r"[<>=!\[; ]", line.strip(), maxsplit=1)[0].lower() for line in lines}
+    names.discard("")
+    names = {name for name in names if not name.startswith("#")}
+    assert {"requests", "aws-lambda-powertools", "pydantic"} <= names
+    heavy = {"opencv-python", "opencv-python-headless", "numpy", "mediapipe", "boto3", "botocore"}
+    assert not names & heavy
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTION_ENV))
+def test_function_environment(template, logical_id):
+    env = function_env(template, logical_id)
+    assert FUNCTION_ENV[logical_id] <= set(env)
+    for variable, parameter in SECRET_PARAMS.items():
+        if variable in env:
+            assert env[variable] == {"Ref": parameter}
+    if "SWAPGATE_STATE_MACHINE_ARN" in env:
+        assert env["SWAPGATE_STATE_MACHINE_ARN"] == {"Ref": "PollerStateMachine"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_ssm_reads_are_exactly_the_named_parameters(template, resources, logical_id):
+    """A function may read exactly the SSM parameters its `_PARAM` env vars name, and no others."""
+    env = function_env(template, logical_id)
+    wanted = {SECRET_PARAMS[variable] for variable in env if variable in SECRET_PARAMS}
+    granted: set[str] = set()
+    for statement in policy_statements(resources, logical_id):
+        if any(action.startswith("ssm:") for action in actions(statement)):
+            assert statement["Effect"] == "Allow"
+            assert actions(statement) == {"ssm:GetParameter"}
+            for arn in statement["Resource"]:
+                text = arn["Fn::Sub"]
+                assert text.startswith(
+                    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${"
+                )
+                granted.add(re.search(r"parameter\$\{(\w+)\}$", text).group(1))
+    for name in policy_templates(resources, logical_id):
+        assert not name.startswith("SSM"), "use exact ssm:GetParameter statements"
+    assert granted == wanted
+
+
+def test_secret_parameters_are_absolute_ssm_names(template):
+    for parameter in SECRET_PARAMS.values():
+        definition = template["Parameters"][parameter]
+        assert definition["Type"] == "String"
+        assert definition["Default"].startswith("/swapgate/")
+        assert re.fullmatch(definition["AllowedPattern"], definition["Default"])
+        assert not re.fullmatch(definition["AllowedPattern"], "swapgate/no-leading-slash")
+
+
+def test_least_privilege_grants(resources):
+    templates = {logical_id: policy_templates(resources, logical_id) for logical_id in FUNCTIONS}
+    table = {"TableName": {"Ref": "JobsTable"}}
+    notify_queue = {"QueueName": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]}}
+    machine = {"StateMachineName": {"Fn::GetAtt": ["PollerStateMachine", "Name"]}}
+    for writer in ("ApiFunction", "CallbackFunction", "PollFunction", "TriggerFunction"):
+        assert templates[writer]["DynamoDBCrudPolicy"] == table
+        assert templates[writer]["SQSSendMessagePolicy"] == notify_queue
+    assert templates["NotifyFunction"]["DynamoDBReadPolicy"] == table
+    assert "DynamoDBCrudPolicy" not in templates["NotifyFunction"]
+    assert "SQSSendMessagePolicy" not in templates["NotifyFunction"]
+    for starter in ("ApiFunction", "TriggerFunction"):
+        assert templates[starter]["StepFunctionsExecutionPolicy"] == machine
+    for other in ("CallbackFunction", "PollFunction", "NotifyFunction"):
+        assert "StepFunctionsExecutionPolicy" not in templates[other]
+    stop = [s for s in policy_statements(resources, "ApiFunction") if "states:StopExecution" in actions(s)]
+    assert len(stop) == 1
+    assert ":execution:${PollerStateMachine.Name}:*" in stop[0]["Resource"]["Fn::Sub"]
+    # Nothing may delete objects or change the bucket's own configuration.
+    for logical_id in FUNCTIONS:
+        for statement in policy_statements(resources, logical_id):
+            for action in actions(statement):
+                assert action in {
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:ListBucket",
+                    "ssm:GetParameter",
+                    "states:StopExecution",
+                    "states:DescribeExecution",
+                }, (logical_id, action)
+            assert "*" not in str(statement.get("Resource")).replace("/*", "").replace(":*", "")
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def api_events(resources: dict, logical_id: str) -> list[dict]:
+    events = props(resources, logical_id).get("Events", {}).values()
+    return [event["Properties"] for event in events if event["Type"] == "Api"]
+
+
+def test_every_api_route_exists(resources):
+    routes = [(event["Method"].upper(), event["Path"]) for event in api_events(resources, "ApiFunction")]
+    assert len(routes) == len(set(routes))
+    assert set(routes) == API_ROUTES
+    callback = [(e["Method"].upper(), e["Path"]) for e in api_events(resources, "CallbackFunction")]
+    assert callback == [("POST", "/callbacks/{provider}/{job_id}")]
+    for logical_id in FUNCTIONS:
+        for event in api_events(resources, logical_id):
+            assert event["RestApiId"] == {"Ref": "Api"}
+    for logical_id in ("PollFunction", "TriggerFunction", "NotifyFunction"):
+        assert api_events(resources, logical_id) == []
+    assert props(resources, "ApiFunction")["Timeout"] <= 29
+
+
+def test_api_stage_binary_types_and_throttling(resources):
+    api = props(resources, "Api")
+    assert api["StageName"] == {"Ref": "Stage"}
+    assert api["TracingEnabled"] is True
+    assert {"multipart~1form-data", "image~1*"} <= set(api["BinaryMediaTypes"])
+    (setting,) = api["MethodSettings"]
+    assert setting["ResourcePath"] == "/*"
+    assert setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+def test_jobs_table_key_ttl_and_recovery(resources):
+    table = props(resources, "JobsTable")
+    assert resources["JobsTable"]["Type"] == "AWS::DynamoDB::Table"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_bucket_lifecycle_rules(template, resources):
+    rules = props(resources, "Bucket")["LifecycleConfiguration"]["Rules"]
+    expiring = {
+        rule["Prefix"]: rule["ExpirationInDays"]
+        for rule in rules
+        if rule["Status"] == "Enabled" and "ExpirationInDays" in rule
+    }
+    assert expiring == {"uploads/": 1, "results/": {"Ref": "ResultRetentionDays"}, "engine/": 1}
+    assert template["Parameters"]["ResultRetentionDays"]["Default"] == 30
+    # No rule may expire the inbox, the outbox or the whole bucket.
+    for rule in rules:
+        if "ExpirationInDays" in rule:
+            assert rule["Prefix"] not in ("", "inbox/", "outbox/")
+
+
+def test_bucket_is_private_encrypted_and_tls_only(resources):
+    bucket = props(resources, "Bucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    policy = props(resources, "BucketPolicy")
+    assert policy["Bucket"] == {"Ref": "Bucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::GetAtt": ["Bucket", "Arn"]} in statement["Resource"]
+
+
+def test_inbox_notification_reaches_the_inbox_queue(resources):
+    bucket = resources["Bucket"]
+    (config,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Queue"] == {"Fn::GetAtt": ["InboxQueue", "Arn"]}
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "inbox/"}]
+    # S3 checks it may send to the queue when the notification is set: the policy comes first.
+    assert bucket["DependsOn"] in ("InboxQueuePolicy", ["InboxQueuePolicy"])
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_queue_policy_names_this_bucket(resources, stage):
+    """The queue policy cannot Ref the bucket (a cycle): it rebuilds the name, which must match."""
+    refs = {
+        "Stage": stage,
+        "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/"
+        "swapgate-x/5f2e0b10-0c1d-11ef-9a6b-0a1b2c3d4e5f",
+        "AWS::Partition": "aws",
+        "AWS::AccountId": "123456789012",
+    }
+    bucket_name = evaluate(props(resources, "Bucket")["BucketName"], refs)
+    assert bucket_name == f"swapgate-{stage}-5f2e0b10-0c1d-11ef-9a6b-0a1b2c3d4e5f"
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket_name)
+    policy = props(resources, "InboxQueuePolicy")
+    assert policy["Queues"] == [{"Ref": "InboxQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source_arn = evaluate(statement["Condition"]["ArnEquals"]["aws:SourceArn"], refs)
+    assert source_arn == f"arn:aws:s3:::{bucket_name}"
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+@pytest.mark.parametrize(
+    ("function", "queue", "dead_letter", "receives"),
+    [
+        ("TriggerFunction", "InboxQueue", "InboxDeadLetterQueue", 5),
+        ("NotifyFunction", "NotifyQueue", "NotifyDeadLetterQueue", 6),
+    ],
+)
+def test_queues_feed_their_function_with_partial_batch_failures(
+    resources, function, queue, dead_letter, receives
+):
+    queue_props = props(resources, queue)
+    assert queue_props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_letter, "Arn"]},
+        "maxReceiveCount": receives,
+    }
+    timeout = props(resources, function)["Timeout"]
+    assert queue_props["VisibilityTimeout"] >= 6 * timeout
+    (event,) = props(resources, function)["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props(resources, dead_letter)["MessageRetentionPeriod"] >= 7 * 24 * 3600
+
+
+def test_notify_has_a_short_timeout(resources):
+    assert props(resources, "NotifyFunction")["Timeout"] <= 30
+
+
+# ----------------------------------------------------------------------------- poller
+
+
+def test_state_machine_runs_the_asl_file_on_the_poll_function(resources):
+    machine = resources["PollerStateMachine"]
+    assert machine["Type"] == "AWS::Serverless::StateMachine"
+    properties = machine["Properties"]
+    assert properties["Type"] == "STANDARD"
+    assert properties["DefinitionUri"] == "infra/poller.asl.json"
+    assert properties["DefinitionSubstitutions"] == {
+        "PollFunctionArn": {"Fn::GetAtt": ["PollFunction", "Arn"]}
+    }
+    assert properties["Policies"] == [{"LambdaInvokePolicy": {"FunctionName": {"Ref": "PollFunction"}}}]
+    text = (ROOT / properties["DefinitionUri"]).read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == set(properties["DefinitionSubstitutions"])
+
+
+def test_poll_timing_defaults_keep_the_webhook_path_cheap(template):
+    parameters = template["Parameters"]
+    initial = parameters["PollInitialSeconds"]["Default"]
+    interval = parameters["PollIntervalSeconds"]["Default"]
+    cap = parameters["PollMaxIntervalSeconds"]["Default"]
+    timeout = parameters["JobTimeoutSeconds"]["Default"]
+    assert (initial, interval, cap, timeout) == (60, 30, 300, 1800)
+    assert interval <= cap < timeout
+    assert parameters["MaxImageBytes"]["Default"] == 10 * 1024 * 1024
+    assert parameters["DefaultProvider"]["Default"] == "aifaceswap"
+    assert set(parameters["DefaultProvider"]["AllowedValues"]) == {"local", "aifaceswap", "ttapi"}
+    assert parameters["Stage"]["AllowedValues"] == ["dev", "prod"]
+
+
+def test_no_circular_references(template, resources):
+    """Edges as CloudFormation sees them after the SAM transform, Globals included."""
+    graph: dict[str, set[str]] = {}
+    globals_refs = references(template["Globals"]["Function"])
+    for logical_id, resource in resources.items():
+        # Events become separate permission / event source mapping resources, not edges of the function.
+        properties = {k: v for k, v in resource.get("Properties", {}).items() if k != "Events"}
+        edges = references(properties)
+        depends = resource.get("DependsOn", [])
+        edges |= {depends} if isinstance(depends, str) else set(depends)
+        if resource["Type"] == "AWS::Serverless::Function":
+            edges |= globals_refs
+        graph[logical_id] = {edge for edge in edges if edge in resources}
+    # The REST API's generated OpenAPI body names the ARN of every function with an Api event.
+    for logical_id in FUNCTIONS:
+        if api_events(resources, logical_id):
+            graph["Api"].add(logical_id)
+    assert "PollerStateMachine" not in graph["PollFunction"]
+
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> None:
+        if node in done:
+            return
+        assert node not in visiting, " -> ".join([*visiting, node])
+        visiting.append(node)
+        for target in sorted(graph[node]):
+            visit(target)
+        visiting.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node)
+    assert done == set(resources)
+
+
+def test_outputs(template):
+    outputs = template["Outputs"]
+    assert set(outputs) >= {
+        "ApiUrl",
+        "SwaggerUrl",
+        "BucketName",
+        "TableName",
+        "StateMachineArn",
+        "InboxQueueUrl",
+        "NotifyQueueUrl",
+    }
+    refs = {"Api": "abc123", "AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "Stage": "dev"}
+    assert (
+        evaluate(outputs["ApiUrl"]["Value"], refs) == "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+    )
+    assert evaluate(outputs["SwaggerUrl"]["Value"], refs).endswith("/dev/v1/docs")
+    assert outputs["StateMachineArn"]["Value"] == {"Ref": "PollerStateMachine"}
+
+
+# ----------------------------------------------------------------------------- samconfig
+
+
+@pytest.mark.parametrize(("env", "stage"), [("default", "dev"), ("prod", "prod")])
+def test_samconfig_environments(template, env, stage):
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert str(config["version"]) == "0.1"
+    section = config[env]
+    assert section["global"]["parameters"]["stack_name"] == f"swapgate-{stage}"
+    assert section["build"]["parameters"] == {"cached": True, "parallel": True}
+    assert section["validate"]["parameters"]["lint"] is True
+    deploy = section["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is (stage == "prod")
+    overrides = dict(item.split("=", 1) for item in deploy["parameter_overrides"])
+    assert overrides["Stage"] == stage
+    # Every secret parameter is named for this stage, so prod never falls back to dev's names.
+    for parameter in SECRET_PARAMS.values():
+        assert overrides[parameter].startswith(f"/swapgate/{stage}/")
+        assert re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], overrides[parameter])
+    assert set(overrides) <= set(template["Parameters"])
+
+
+def test_ci_validates_and_builds():
+    run = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "make validate build" in run
+    assert run.index("make validate build") > run.index("make test")
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("validate:", "build:"):
+        assert re.search(rf"^{target}", makefile, re.MULTILINE)
+    assert "sam validate --lint" in makefile.replace("$(SAM) ", "sam ")
+    assert "asl-validator" in makefile
+
+
+def test_paths_in_template_exist(resources):
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if key in properties:
+                assert Path(ROOT / properties[key]).exists(), (logical_id, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -46,13 +47,17 @@ def _headers() -> dict[str, str]:
     return {k.lower(): v for k, v in (_app.current_event.headers or {}).items()}
 
 
-def require_client(app: Any, next_middleware: Any) -> Response:
-    """Middleware: a valid API key (and a request under its rate limit) for every non-public route."""
-    if not app.current_event.path.startswith(PUBLIC_PATHS):
-        owner = access.authenticate(_headers())
-        rate_limiter().hit(owner)
-        app.append_context(owner=owner)
-    return next_middleware(app)
+def authorize(event: dict) -> str | None:
+    """The owner digest of the caller's valid API key (None on public paths), within its rate limit.
+
+    Runs before routing, so that no route, not even its input validation, answers an unknown caller.
+    """
+    if (event.get("path") or "").startswith(PUBLIC_PATHS):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    owner = access.authenticate(headers)
+    rate_limiter().hit(owner)
+    return owner
 
 
 def current_owner() -> str:
@@ -77,20 +82,39 @@ def public_url() -> str:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def error_response(exc: SwapgateError) -> Response:
+def error_body(exc: SwapgateError, path: str) -> dict[str, Any]:
     """The error in the caller's dialect: Swapgate's own, or that of the provider a route imitates."""
-    path = _app.current_event.path
-    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
-    job = getattr(exc, "job", None)
     if path.startswith("/api/aifaceswap/"):
-        body: dict[str, Any] = {"code": exc.status, "data": None, "message": exc.message}
-    elif path.startswith("/insightFace/"):
-        body = {"status": "FAILED", "message": exc.message, "data": None}
-    else:
-        body = {"error": {**exc.to_dict(), **({"job_id": job.id} if job else {})}}
+        return {"code": exc.status, "data": None, "message": exc.message}
+    if path.startswith("/insightFace/"):
+        return {"status": "FAILED", "message": exc.message, "data": None}
+    job = getattr(exc, "job", None)
+    return {"error": {**exc.to_dict(), **({"job_id": job.id} if job else {})}}
+
+
+def error_headers(exc: SwapgateError) -> dict[str, str]:
+    return {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else {}
+
+
+def error_response(exc: SwapgateError) -> Response:
     if exc.status >= 500:
         logger.error("request failed", extra={"error_code": exc.code})
-    return Response(status_code=exc.status, content_type="application/json", body=body, headers=headers)
+    return Response(
+        status_code=exc.status,
+        content_type="application/json",
+        body=error_body(exc, _app.current_event.path),
+        headers=error_headers(exc) or None,
+    )
+
+
+def error_event_response(exc: SwapgateError, event: dict) -> dict:
+    """``error_response`` for errors raised before routing, as a proxy integration response."""
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": "application/json", **error_headers(exc)},
+        "body": json.dumps(error_body(exc, event.get("path") or "")),
+        "isBase64Encoded": False,
+    }
 
 
 def _validation_error(exc: RequestValidationError) -> Response:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 
+from swapgate.errors import SwapgateError
 from swapgate.providers.base import Operation
 
 from api_models import (
@@ -26,13 +27,14 @@ from api_models import (
 )
 from api_support import (
     accepted,
+    authorize,
+    error_event_response,
     extract_faces,
     gateway,
     image_source,
     install_error_handlers,
     job_view,
     load_job,
-    require_client,
     submit_idempotent,
 )
 from compat_routes import router as compat_router
@@ -46,7 +48,6 @@ app.enable_swagger(
     path="/v1/docs", title="Swapgate", version="1", description="One API over face-swap providers."
 )
 install_error_handlers(app)
-app.use(middlewares=[require_client])
 
 IdempotencyKey = Annotated[
     str | None,
@@ -125,4 +126,9 @@ app.include_router(compat_router)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
+    try:
+        owner = authorize(event)
+    except SwapgateError as exc:
+        return error_event_response(exc, event)
+    app.append_context(owner=owner)
     return app.resolve(event, context)

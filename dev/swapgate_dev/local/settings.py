@@ -1,0 +1,127 @@
+"""The local stack's settings: each default overridable by the environment variable of the same
+meaning (the names the functions themselves read, where there is one)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+DEFAULT_API_PORT = 3000
+DEFAULT_AWS_PORT = 4566
+DEFAULT_BUCKET = "swapgate-local"
+DEFAULT_TABLE = "swapgate-local-jobs"
+DEFAULT_API_KEY = "local-dev-key"
+DEFAULT_PROVIDER = "local"
+# Short poller timing, so a job whose webhook never comes ends within minutes locally.
+DEFAULT_POLL_INITIAL_SECONDS = 5
+DEFAULT_POLL_INTERVAL_SECONDS = 5
+DEFAULT_POLL_MAX_INTERVAL_SECONDS = 15
+DEFAULT_JOB_TIMEOUT_SECONDS = 120
+
+# Dummy credentials for local AWS (moto accepts any).
+AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+REGION = "us-east-1"
+
+# Provider settings passed to the functions when the developer sets them.
+PROVIDER_VARIABLES = ("AIFACESWAP_API_KEY", "AIFACESWAP_BASE_URL", "TTAPI_API_KEY", "TTAPI_BASE_URL")
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value not in (None, "") else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _get(env, name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {value!r}") from None
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+@dataclass
+class LocalSettings:
+    host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    aws_port: int = DEFAULT_AWS_PORT
+    bucket: str = DEFAULT_BUCKET
+    table: str = DEFAULT_TABLE
+    api_keys: str = DEFAULT_API_KEY
+    provider: str = DEFAULT_PROVIDER
+    public_url: str | None = None  # default: the local API URL
+    signing_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    webhook_secret: str = field(default_factory=new_webhook_secret, repr=False)
+    poll_initial_seconds: int = DEFAULT_POLL_INITIAL_SECONDS
+    poll_interval_seconds: int = DEFAULT_POLL_INTERVAL_SECONDS
+    poll_max_interval_seconds: int = DEFAULT_POLL_MAX_INTERVAL_SECONDS
+    job_timeout_seconds: int = DEFAULT_JOB_TIMEOUT_SECONDS
+    template: Path = REPO_ROOT / "template.yaml"
+    providers: dict[str, str] = field(default_factory=dict, repr=False)  # PROVIDER_VARIABLES set
+
+    @property
+    def api_key(self) -> str:
+        """The first client API key (the one the banner shows)."""
+        return self.api_keys.split(",")[0].strip()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalSettings:
+        env = os.environ if env is None else env
+        settings = cls(
+            api_port=_int(env, "SWAPGATE_API_PORT", DEFAULT_API_PORT),
+            aws_port=_int(env, "SWAPGATE_AWS_PORT", DEFAULT_AWS_PORT),
+            bucket=_get(env, "SWAPGATE_BUCKET") or DEFAULT_BUCKET,
+            table=_get(env, "SWAPGATE_TABLE") or DEFAULT_TABLE,
+            api_keys=_get(env, "SWAPGATE_API_KEYS") or DEFAULT_API_KEY,
+            provider=_get(env, "SWAPGATE_PROVIDER") or DEFAULT_PROVIDER,
+            public_url=(_get(env, "SWAPGATE_PUBLIC_URL") or "").rstrip("/") or None,
+            poll_initial_seconds=_int(env, "SWAPGATE_POLL_INITIAL_SECONDS", DEFAULT_POLL_INITIAL_SECONDS),
+            poll_interval_seconds=_int(env, "SWAPGATE_POLL_INTERVAL_SECONDS", DEFAULT_POLL_INTERVAL_SECONDS),
+            poll_max_interval_seconds=_int(
+                env, "SWAPGATE_POLL_MAX_INTERVAL_SECONDS", DEFAULT_POLL_MAX_INTERVAL_SECONDS
+            ),
+            job_timeout_seconds=_int(env, "SWAPGATE_JOB_TIMEOUT_SECONDS", DEFAULT_JOB_TIMEOUT_SECONDS),
+            template=Path(_get(env, "SWAPGATE_TEMPLATE") or REPO_ROOT / "template.yaml"),
+            providers={name: env[name] for name in PROVIDER_VARIABLES if _get(env, name)},
+        )
+        if _get(env, "SWAPGATE_SIGNING_SECRET"):
+            settings.signing_secret = env["SWAPGATE_SIGNING_SECRET"]
+        if _get(env, "SWAPGATE_WEBHOOK_SECRET"):
+            settings.webhook_secret = env["SWAPGATE_WEBHOOK_SECRET"]
+        return settings
+
+    def template_parameters(self) -> dict[str, object]:
+        """Template parameter values for the local run (those the template does not declare are unused)."""
+        return {
+            "Stage": "dev",
+            "DefaultProvider": self.provider,
+            "PollInitialSeconds": self.poll_initial_seconds,
+            "PollIntervalSeconds": self.poll_interval_seconds,
+            "PollMaxIntervalSeconds": self.poll_max_interval_seconds,
+            "JobTimeoutSeconds": self.job_timeout_seconds,
+        }
+
+    def configured_providers(self) -> list[str]:
+        names = ["local"]
+        if "AIFACESWAP_API_KEY" in self.providers:
+            names.append("aifaceswap")
+        if "TTAPI_API_KEY" in self.providers:
+            names.append("ttapi")
+        return names

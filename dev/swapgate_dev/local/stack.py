@@ -1,0 +1,273 @@
+"""The whole local stack in one process: local AWS (moto), the template's resources, the
+functions, the SQS event sources and the API, started in that order and stopped in reverse."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from swapgate_dev.local import provision
+from swapgate_dev.local.apigw import ApiGatewayEmulator
+from swapgate_dev.local.aws import MotoServer
+from swapgate_dev.local.functions import build_functions
+from swapgate_dev.local.runtime import LambdaFunction
+from swapgate_dev.local.sam import SamTemplate
+from swapgate_dev.local.settings import AWS_CREDENTIALS, REGION, REPO_ROOT, LocalSettings
+from swapgate_dev.local.sqs import SqsEventSource
+
+log = logging.getLogger("swapgate.local")
+
+# The logical ids (docs/ARCHITECTURE.md) whose names the local stack fixes.
+BUCKET_ID = "Bucket"
+TABLE_ID = "JobsTable"
+
+
+class LocalStack:
+    """``start()`` brings everything up (``ready`` is then true); ``stop()`` ends it all."""
+
+    def __init__(self, settings: LocalSettings | None = None) -> None:
+        self.settings = settings or LocalSettings.from_env()
+        self.template = SamTemplate(self.settings.template)
+        self.aws: MotoServer | None = None
+        self.api: ApiGatewayEmulator | None = None
+        self.deployment: provision.Deployment | None = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self.sources: list[SqsEventSource] = []
+        self.ready = False
+        self.startup_seconds: float | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- environment --------------------------------------------------------------------------
+    def _set_process_env(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _restore_process_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    @property
+    def aws_url(self) -> str:
+        assert self.aws is not None
+        return self.aws.url
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        return self.api.url
+
+    def function_env(self, public_url: str) -> dict[str, str]:
+        """What every function sees on top of its template environment."""
+        settings = self.settings
+        env = {
+            **AWS_CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "SWAPGATE_BUCKET": settings.bucket,
+            "SWAPGATE_TABLE": settings.table,
+            "SWAPGATE_PROVIDER": settings.provider,
+            "SWAPGATE_API_KEYS": settings.api_keys,
+            "SWAPGATE_SIGNING_SECRET": settings.signing_secret,
+            "SWAPGATE_WEBHOOK_SECRET": settings.webhook_secret,
+            "SWAPGATE_PUBLIC_URL": public_url,
+            "SWAPGATE_ALLOW_PRIVATE_URLS": "1",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            **settings.providers,
+        }
+        # A variable the template declares and the developer has set wins over the template.
+        declared = set()
+        for spec in self.template.functions().values():
+            declared.update(spec.environment)
+        for name in sorted(declared):
+            if name not in env and os.environ.get(name):
+                env[name] = os.environ[name]
+        return env
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        started = time.monotonic()
+        settings = self.settings
+        try:
+            self.aws = MotoServer(settings.host, settings.aws_port)
+            self.aws.start()
+            self._set_process_env(
+                {
+                    **AWS_CREDENTIALS,
+                    "AWS_REGION": REGION,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_ENDPOINT_URL": self.aws.url,
+                }
+            )
+            self.deployment = provision.plan(
+                self.template,
+                endpoint_url=self.aws.url,
+                region=REGION,
+                parameters=settings.template_parameters(),
+                physical_names={BUCKET_ID: settings.bucket, TABLE_ID: settings.table},
+            )
+            provision.deploy(self.deployment)
+
+            public_url = settings.public_url or f"http://{settings.host}:{settings.api_port}"
+            env = self.function_env(public_url)
+            self.functions = build_functions(self.deployment, env=env)
+            for function in self.functions.values():
+                self.aws.router.register(function)
+            # What all functions share also goes to the process environment (threads the
+            # handlers start, and code outside an invocation, read it there).
+            shared = {
+                key: value
+                for key, value in next(iter(self.functions.values())).env.items()
+                if all(fn.env.get(key) == value for fn in self.functions.values())
+                and not key.startswith("AWS_LAMBDA_")
+            }
+            self._set_process_env(shared)
+            for function in self.functions.values():
+                function.warm_up()
+
+            self.api = ApiGatewayEmulator(
+                template=self.template,
+                functions=self.functions,
+                host=settings.host,
+                port=settings.api_port,
+                parameters=settings.template_parameters(),
+            ).start()
+            if settings.public_url is None and settings.api_port == 0:
+                for function in self.functions.values():
+                    function.env["SWAPGATE_PUBLIC_URL"] = self.api.url
+                self._set_process_env({"SWAPGATE_PUBLIC_URL": self.api.url})
+
+            sqs = boto3.client(
+                "sqs",
+                endpoint_url=self.aws.url,
+                region_name=REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+                config=Config(connect_timeout=5, read_timeout=30),
+            )
+            for source in self.template.sqs_sources():
+                if not source.enabled or source.function_id not in self.functions:
+                    continue
+                queue_arn = str(self.deployment.resolver.resolve(source.queue))
+                queue_id = self.deployment.queue_by_arn(queue_arn)
+                function = self.functions[source.function_id]
+                event_source = SqsEventSource(
+                    sqs,
+                    self.deployment.queue_urls[queue_id],
+                    queue_arn,
+                    function.invoke,
+                    name=f"{queue_id}->{source.function_id}",
+                    batch_size=source.batch_size,
+                    report_batch_item_failures=source.report_batch_item_failures,
+                    region=REGION,
+                )
+                event_source.start()
+                self.sources.append(event_source)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        self.ready = True
+        return self
+
+    def stop(self) -> None:
+        self.ready = False
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        for source in self.sources:
+            source.stop()
+        self.sources.clear()
+        if self.aws is not None:
+            self._stop_executions()
+            self.aws.stop()
+            self.aws = None
+        self._restore_process_env()
+
+    def _stop_executions(self) -> None:
+        """Stop running poller executions, so no interpreter thread outlives the stack."""
+        if self.deployment is None or self.aws is None:
+            return
+        try:
+            sfn = boto3.client(
+                "stepfunctions",
+                endpoint_url=self.aws.url,
+                region_name=REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106
+                config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+            )
+            for arn in self.deployment.state_machine_arns.values():
+                pages = sfn.get_paginator("list_executions").paginate(
+                    stateMachineArn=arn, statusFilter="RUNNING"
+                )
+                for page in pages:
+                    for execution in page["executions"]:
+                        sfn.stop_execution(
+                            executionArn=execution["executionArn"], cause="local stack stopped"
+                        )
+        except Exception:
+            log.warning("could not stop the running poller executions", exc_info=True)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- banner -------------------------------------------------------------------------------
+    def banner(self) -> str:
+        settings = self.settings
+        faces = REPO_ROOT / "tests" / "fixtures" / "faces"
+        source, face = faces / "astronaut.png", faces / "grace_hopper.jpg"
+        curl = " ".join(
+            [
+                "curl -sS",
+                f"-H {shlex.quote('x-api-key: ' + settings.api_key)}",
+                f"-F source_image=@{shlex.quote(str(source))}",
+                f"-F face_image=@{shlex.quote(str(face))}",
+                f"{self.api_url}/v1/swaps",
+            ]
+        )
+        public_url = settings.public_url or self.api_url
+        lines = [
+            "",
+            "Swapgate local stack",
+            f"  API             {self.api_url}",
+            f"  Swagger UI      {self.api_url}/v1/docs",
+            f"  AWS endpoint    {self.aws_url}   (any credentials, region {REGION})",
+            f"  bucket          {settings.bucket}",
+            f"  table           {settings.table}",
+            f"  API key         {settings.api_key}   (header x-api-key)",
+            f"  webhook secret  {settings.webhook_secret}",
+            f"  providers       {', '.join(settings.configured_providers())} (default {settings.provider})",
+            f"  callbacks to    {public_url}",
+            "",
+            "Swap the two fixture faces:",
+            f"  {curl}",
+            f"  then: curl -sS -H {shlex.quote('x-api-key: ' + settings.api_key)} {self.api_url}/v1/swaps/<id>",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def describe(self) -> dict[str, Any]:
+        """Machine-readable facts about the running stack."""
+        return {
+            "api_url": self.api_url,
+            "aws_url": self.aws_url,
+            "bucket": self.settings.bucket,
+            "table": self.settings.table,
+            "startup_seconds": self.startup_seconds,
+        }

@@ -26,6 +26,11 @@ format: install
 test: install lint
 	$(PY) -m pytest
 
+# The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
+# trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.
+dev: install
+	exec $(PY) -m swapgate_dev.local
+
 # The SAM CLI lives in its own venv, away from the project's pins. Both targets run offline: a region,
 # no credentials, no Docker (functions and the layer use BuildMethod: makefile; see functions/*Makefile).
 SAM_VENV ?= .venv-sam

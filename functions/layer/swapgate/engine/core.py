@@ -91,6 +91,32 @@ def result_format(source_bytes: bytes) -> str:
     return "jpeg" if source_bytes[:3] == b"\xff\xd8\xff" else "png"
 
 
+#: Faces whose box centres are closer than this fraction of a box width horizontally count as one
+#: column (one above the other) and are ordered top to bottom.
+COLUMN_TOLERANCE = 0.25
+
+
+def order_faces(faces: list[Face]) -> list[Face]:
+    """The documented face order: left to right by box centre; faces standing one above the other
+    (centres within COLUMN_TOLERANCE of a box width horizontally) top to bottom."""
+
+    def centre(f: Face) -> tuple[float, float]:
+        return (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+
+    by_x = sorted(faces, key=lambda f: (*centre(f), f.box))
+    ordered: list[Face] = []
+    column: list[Face] = []
+    for face in by_x:
+        if column:
+            first = column[0]
+            if centre(face)[0] - centre(first)[0] > COLUMN_TOLERANCE * (first.box[2] - first.box[0]):
+                ordered.extend(sorted(column, key=lambda f: (centre(f)[1], centre(f)[0])))
+                column = []
+        column.append(face)
+    ordered.extend(sorted(column, key=lambda f: (centre(f)[1], centre(f)[0])))
+    return ordered
+
+
 class FaceEngine:
     """Offline face detection and classical face swap (MediaPipe models, OpenCV).
 
@@ -108,9 +134,8 @@ class FaceEngine:
     # --- faces ------------------------------------------------------------------------------------
 
     def faces(self, img: np.ndarray) -> list[Face]:
-        """The swappable faces in a BGR image, in the documented order: left to right by box centre,
-        then top to bottom. A detected face whose mesh cannot be fitted is left out, so every index
-        names a face that swap() can use."""
+        """The swappable faces in a BGR image, in the order of ``order_faces``. A detected face whose
+        mesh cannot be fitted is left out, so every index names a face that swap() can use."""
         h, w = img.shape[:2]
         rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         found: list[Face] = []
@@ -126,12 +151,11 @@ class FaceEngine:
                 int(np.clip(round(y2), 1, h)),
             )
             found.append(Face(box, det.score, pts))
-        found.sort(key=lambda f: ((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2))
-        return found
+        return order_faces(found)
 
     def detect(self, image_bytes: bytes) -> list[list[int]]:
-        """Boxes ``[x1, y1, x2, y2]`` (pixels from the top-left) of the faces in an image, left to right
-        by box centre, then top to bottom. An empty list when there is none."""
+        """Boxes ``[x1, y1, x2, y2]`` (pixels from the top-left) of the faces in an image, in the order
+        of ``order_faces`` (left to right, one above the other: top to bottom). Empty when none."""
         img = decode(image_bytes, SOURCE_FIELD, "image").bgr
         return [list(f.box) for f in self.faces(img)]
 

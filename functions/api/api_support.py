@@ -17,13 +17,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from swapgate import access, config
+from swapgate import access, config, notifications
 from swapgate.errors import InvalidRequest, NotFound, SwapgateError
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest, indexes_in_range
-from swapgate.jobs import Job, JobNotFound, JobStatus
+from swapgate.jobs import Job, JobNotFound
 from swapgate.providers.base import FaceBoxes, Operation
 
-from api_models import ErrorBody, JobView
+from api_models import JobView
 
 logger = Logger(child=True)
 
@@ -253,22 +253,12 @@ def load_job(job_id: str) -> Job:
 
 
 def result_url(job: Job) -> str | None:
-    if job.status is JobStatus.SUCCEEDED and job.result_key:
-        return gateway().storage.presigned_get(job.result_key)
-    return None
+    return notifications.result_url(job, gateway().storage)
 
 
 def job_view(job: Job) -> JobView:
-    return JobView(
-        id=job.id,
-        status=job.status.value,
-        provider=job.provider,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        points=job.points,
-        result_url=result_url(job),
-        error=ErrorBody(**job.error) if job.error else None,
-    )
+    """GET /v1/swaps/{id}: the same fields as a client webhook (``swapgate.notifications``)."""
+    return JobView(**notifications.job_payload(job, result_url(job)))
 
 
 def accepted(model: Any) -> Response:

@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BeforeValidator, Field
 
-from swapgate.jobs import Job, JobStatus
+from swapgate.jobs import Job
+from swapgate.notifications import ttapi_payload
 from swapgate.providers.base import Operation
 
 from api_models import Image, StrictModel, _as_list
@@ -97,27 +98,9 @@ class TtapiFetch(StrictModel):
     jobId: str = Field(max_length=64)
 
 
-TTAPI_STATUS = {
-    JobStatus.QUEUED: "PENDING_QUEUE",
-    JobStatus.RUNNING: "ON_QUEUE",
-    JobStatus.SUCCEEDED: "SUCCESS",
-}
-
-
 def ttapi_job_body(job: Job) -> dict:
-    """A job in the shape of TTAPI's fetch answer and hookUrl callback."""
-    image = result_url(job)
-    return {
-        "status": TTAPI_STATUS.get(job.status, "FAILED"),
-        "jobId": job.id,
-        "message": job.error_message or "",
-        "data": {
-            "jobId": job.id,
-            "cdnImage": image,
-            "discordImage": None,
-            "quota": job.points or 0,
-        },
-    }
+    """A job in the shape of TTAPI's fetch answer and hookUrl callback (shared with client webhooks)."""
+    return ttapi_payload(job, result_url(job))
 
 
 @router.post("/insightFace/v1/swap", tags=["TTAPI compatible"])

@@ -1,5 +1,47 @@
-"""The notify Lambda (placeholder so that `sam build` has a handler; replaced by the gateway work)."""
+"""Client webhooks: each notify-queue message names a finished job. The job's manifest outbox record
+is updated (inbox jobs) and its webhook POSTed, signed (``swapgate.notifications``).
+
+A failed delivery sets the message's visibility timeout to a growing delay (30 s, 60 s, 120 s ...
+capped) and is reported as a partial batch failure; after the queue's maxReceiveCount the dead-letter
+queue takes it. Jobs that are gone and webhook URLs that are now refused are dropped, not retried.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from swapgate.notifications import Notifier
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_notifier: Notifier | None = None
 
 
-def handler(event, context):  # replaced by the gateway work
-    return None
+def notifier() -> Notifier:
+    global _notifier
+    if _notifier is None:
+        _notifier = Notifier.from_env()
+    return _notifier
+
+
+def record_handler(record: SQSRecord) -> str | None:
+    job = notifier().process(
+        record.body,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+        receipt_handle=record.receipt_handle,
+        queue_arn=record.event_source_arn,
+    )
+    return job.id if job else None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: object) -> dict:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

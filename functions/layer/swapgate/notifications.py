@@ -1,0 +1,310 @@
+"""Client webhooks: what a job looks like to a client, and its signed delivery.
+
+Payload formats, in one place:
+
+- ``swapgate``: the same fields as ``GET /v1/swaps/{id}`` (:func:`job_payload`);
+- ``aifaceswap``: aifaceswap.io's callback body, for jobs made on ``/api/aifaceswap/...``;
+- ``ttapi``: TTAPI's fetch answer / hookUrl body, for jobs made on ``/insightFace/...``.
+
+Every delivery is signed as Standard Webhooks describes (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``; :func:`swapgate.signing.verify_webhook` checks them). ``webhook-id`` is
+``msg_<job id>_<status>``: the same on every retry of a job's terminal event.
+
+:class:`Notifier` is the notify function's logic: one notify-queue message ``{"job_id", "status"}``
+in; the manifest's outbox record updated (inbox jobs) and the webhook delivered; a failed delivery
+backs off (visibility timeout growing with the receive count) and is retried by SQS until the
+queue's dead-letter queue takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from aws_lambda_powertools import Logger
+
+from swapgate import signing
+from swapgate.errors import InvalidRequest, SwapgateError
+from swapgate.jobs import Job, JobNotFound, JobStatus, JobStore
+from swapgate.netsafety import check_url
+from swapgate.storage import Storage
+
+logger = Logger(child=True)
+
+#: connect and read timeouts of a webhook POST (seconds)
+DELIVERY_TIMEOUT = (5, 10)
+#: the delay before the n-th retry is RETRY_BASE_SECONDS * 2 ** (n - 1), capped
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 900
+USER_AGENT = "Swapgate-Webhooks/1"
+FORMATS = ("swapgate", "aifaceswap", "ttapi")
+
+_http = requests.Session()
+
+
+class DeliveryFailed(SwapgateError):
+    """The webhook receiver did not accept the delivery; it is tried again later."""
+
+    code = "webhook_delivery_failed"
+    status = 502
+    retryable = True
+
+
+class DeliveryRefused(SwapgateError):
+    """The webhook URL is not an acceptable target (any more); the delivery is dropped."""
+
+    code = "webhook_refused"
+    status = 400
+    retryable = False
+
+
+# --- payloads -----------------------------------------------------------------------------------
+
+
+def result_url(job: Job, storage: Storage) -> str | None:
+    """A presigned GET of the job's result in our bucket, or None when there is none."""
+    if job.status is JobStatus.SUCCEEDED and job.result_key:
+        return storage.presigned_get(job.result_key)
+    return None
+
+
+def job_payload(job: Job, result: str | None) -> dict[str, Any]:
+    """Swapgate's own format: the fields of ``GET /v1/swaps/{id}``."""
+    return {
+        "id": job.id,
+        "status": str(job.status),
+        "provider": job.provider,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "points": job.points,
+        "result_url": result,
+        "error": job.error,
+    }
+
+
+def aifaceswap_payload(job: Job, result: str | None) -> dict[str, Any]:
+    """aifaceswap.io's webhook body: ``success`` 1|0, ``type`` 1 (swap) | 2 (multi swap)."""
+    return {
+        "success": 1 if job.status is JobStatus.SUCCEEDED else 0,
+        "type": 2 if job.operation == "multi_swap" else 1,
+        "task_id": job.id,
+        "result_image": result or "",
+    }
+
+
+#: Swapgate statuses in TTAPI's words (every other status is FAILED)
+TTAPI_STATUS = {
+    JobStatus.QUEUED: "PENDING_QUEUE",
+    JobStatus.RUNNING: "ON_QUEUE",
+    JobStatus.SUCCEEDED: "SUCCESS",
+}
+
+
+def ttapi_payload(job: Job, result: str | None) -> dict[str, Any]:
+    """A job in the shape of TTAPI's fetch answer and hookUrl callback."""
+    return {
+        "status": TTAPI_STATUS.get(job.status, "FAILED"),
+        "jobId": job.id,
+        "message": job.error_message or "",
+        "data": {
+            "jobId": job.id,
+            "cdnImage": result,
+            "discordImage": None,
+            "quota": job.points or 0,
+        },
+    }
+
+
+_BUILDERS = {"swapgate": job_payload, "aifaceswap": aifaceswap_payload, "ttapi": ttapi_payload}
+
+
+def webhook_payload(job: Job, storage: Storage) -> dict[str, Any]:
+    """The body a job's webhook receives, in the format the client asked for."""
+    build = _BUILDERS.get(job.webhook_format or "swapgate", job_payload)
+    return build(job, result_url(job, storage))
+
+
+def message_id(job: Job) -> str:
+    """The ``webhook-id`` of a job's terminal event: the same on every retry of that event."""
+    return f"msg_{job.id}_{job.status}"
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_id: str
+    status_code: int
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
+
+
+def check_target(url: str) -> str:
+    """Raise DeliveryRefused for a URL that is not a public https endpoint (loopback, private and
+    link-local addresses are refused unless SWAPGATE_ALLOW_PRIVATE_URLS), DeliveryFailed when its
+    host does not resolve right now (DNS can recover)."""
+    try:
+        check_url(url, "webhook", resolve=False)
+    except InvalidRequest as exc:
+        raise DeliveryRefused(exc.message, field="webhook") from None
+    try:
+        return check_url(url, "webhook")
+    except InvalidRequest as exc:
+        parts = urlsplit(url)
+        try:
+            socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise DeliveryFailed("the webhook host does not resolve", field="webhook") from None
+        raise DeliveryRefused(exc.message, field="webhook") from None
+
+
+def deliver(
+    job: Job,
+    storage: Storage,
+    *,
+    secret: str | None = None,
+    session: requests.Session | None = None,
+    timeout: tuple[float, float] = DELIVERY_TIMEOUT,
+) -> Delivery:
+    """POST the job's JSON to ``job.webhook``, signed; raise DeliveryFailed unless it answers 2xx.
+
+    The URL is checked again (it was checked at submit; DNS may have changed since). Redirects are
+    not followed: a 3xx is a failed delivery.
+    """
+    if not job.webhook:
+        raise DeliveryRefused("the job has no webhook", field="webhook")
+    url = check_target(job.webhook)
+    body = json.dumps(webhook_payload(job, storage), separators=(",", ":"))
+    msg_id = message_id(job)
+    headers = signing.sign_webhook(msg_id, body, secret or signing.webhook_secret())
+    headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
+    try:
+        response = (session or _http).post(
+            url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False, stream=True
+        )
+    except requests.RequestException as exc:
+        raise DeliveryFailed(
+            f"the webhook host {_host(url)} could not be reached ({type(exc).__name__})"
+        ) from None
+    with response:
+        status_code = response.status_code
+    if not 200 <= status_code < 300:
+        raise DeliveryFailed(f"the webhook host {_host(url)} answered HTTP {status_code}")
+    logger.info("webhook delivered", extra={"webhook_id": msg_id, "host": _host(url), "http": status_code})
+    return Delivery(msg_id, status_code)
+
+
+def retry_delay(receive_count: int) -> int:
+    """Seconds before the next try after the ``receive_count``-th failed one: 30, 60, 120 ... 900."""
+    exponent = max(0, receive_count - 1)
+    if exponent >= 16:
+        return RETRY_MAX_SECONDS
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**exponent)
+
+
+def queue_url_from_arn(arn: str) -> str:
+    """``arn:aws:sqs:<region>:<account>:<name>`` -> the queue's URL."""
+    _, partition, _, region, account, name = arn.split(":", 5)
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
+# --- the notify function's logic ----------------------------------------------------------------
+
+
+@dataclass
+class Notifier:
+    """Handles notify-queue messages: ``{"job_id": ..., "status": ...}``."""
+
+    store: JobStore
+    storage: Storage
+    sqs: Any = None
+    queue_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Notifier:
+        import boto3
+
+        from swapgate import config
+
+        return cls(
+            store=JobStore.from_env(),
+            storage=Storage.from_env(),
+            sqs=boto3.client("sqs"),
+            queue_url=config.env("SWAPGATE_NOTIFY_QUEUE_URL"),
+        )
+
+    def notify(self, job_id: str) -> Job | None:
+        """Update the manifest's outbox record and deliver the webhook of a finished job.
+
+        Returns the job, or None when there is nothing (left) to do. Raises DeliveryFailed (or any
+        other error) when the message must be tried again.
+        """
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            logger.warning("notification for an unknown job dropped")
+            return None
+        if not job.status.terminal:
+            logger.warning("notification for an unfinished job dropped", extra={"status": job.status})
+            return None
+        if job.manifest_key:  # first: our own record must not wait on a client's webhook host
+            from swapgate import inbox
+
+            inbox.job_ended(job, self.store, self.storage)
+        if job.webhook:
+            try:
+                deliver(job, self.storage)
+            except DeliveryRefused as exc:
+                logger.warning("webhook dropped", extra={"reason": exc.message})
+        return job
+
+    def process(
+        self,
+        body: str,
+        *,
+        receive_count: int = 1,
+        receipt_handle: str | None = None,
+        queue_arn: str | None = None,
+    ) -> Job | None:
+        """One SQS record. On failure the message's visibility timeout is set to the backoff delay,
+        then the error is raised so that the batch reports the record as failed."""
+        try:
+            message = json.loads(body)
+            job_id = message["job_id"]
+        except (ValueError, TypeError, KeyError):
+            logger.error("malformed notify message dropped")
+            return None
+        logger.append_keys(job_id=job_id)
+        try:
+            return self.notify(job_id)
+        except Exception as exc:
+            delay = retry_delay(receive_count)
+            logger.warning(
+                "notification failed; retrying later",
+                extra={"error": getattr(exc, "message", type(exc).__name__), "try": receive_count},
+            )
+            self._back_off(receipt_handle, queue_arn, delay)
+            raise
+        finally:
+            logger.remove_keys(["job_id"])
+
+    def _back_off(self, receipt_handle: str | None, queue_arn: str | None, delay: int) -> None:
+        if not (self.sqs and receipt_handle):
+            return
+        url = queue_url_from_arn(queue_arn) if queue_arn else self.queue_url
+        if not url:
+            return
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay
+            )
+        except Exception:  # the queue's own visibility timeout applies instead
+            logger.exception("could not set the retry delay")

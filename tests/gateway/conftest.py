@@ -31,6 +31,8 @@ FACES = ROOT / "tests" / "fixtures" / "faces"
 API_KEY = "client-key-1"
 OTHER_API_KEY = "client-key-2"
 BUCKET = "swapgate-test"
+#: moto runs Step Functions executions for real; Lambda invocations are routed by the poller tests
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 TABLE = "swapgate-test-jobs"
 
 
@@ -148,6 +150,12 @@ class Deployment:
         self.delivered += count
         return [self.callback(hook.path, hook.body) for hook in received]
 
+    def reload(self) -> None:
+        """New execution environments for every function (after the environment changed)."""
+        self.api_module = load_function("api")
+        self.callback_module = load_function("callback")
+        self.poll_module = load_function("poll")
+
     def poll(self, event: dict) -> dict:
         return self.poll_module.handler(event, LambdaContext())
 
@@ -218,7 +226,7 @@ def deployment(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Deployment]
         for name in ("SWAPGATE_STATE_MACHINE_ARN", "SWAPGATE_NOTIFY_QUEUE_URL", "AWS_ENDPOINT_URL"):
             monkeypatch.delenv(name, raising=False)
         registry.clear_cache()
-        with mock_aws():
+        with mock_aws(config=MOTO_CONFIG):
             s3, table = create_resources_from_template()
             yield Deployment(
                 api_module=load_function("api"),

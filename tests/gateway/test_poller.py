@@ -1,0 +1,166 @@
+"""The poller: the real infra/poller.asl.json executed by moto's Step Functions interpreter, its Lambda
+task invocations routed to the real poll handler. Waits are set to 0 through the execution input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from swapgate_dev.local.cfn import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+POLL_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swapgate-poll"
+
+
+@pytest.fixture
+def poller(deployment, monkeypatch):
+    """The state machine from the template's DefinitionUri + DefinitionSubstitutions; submit starts it."""
+    invocations: list[dict] = []
+
+    def invoke(backend, function_name, qualifier, body, headers, response_headers):
+        event = json.loads(body)
+        invocations.append(event)
+        try:
+            return json.dumps(deployment.poll(event)).encode()
+        except Exception as exc:  # reported to Step Functions as the Lambda runtime would
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    machine = load_template(ROOT / "template.yaml")["Resources"]["PollerStateMachine"]["Properties"]
+    definition = (ROOT / machine["DefinitionUri"]).read_text()
+    for name in machine["DefinitionSubstitutions"]:
+        definition = definition.replace("${" + name + "}", POLL_FUNCTION_ARN)
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="poller",
+        definition=definition,
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+        type=machine["Type"],
+    )["stateMachineArn"]
+    for name, value in {
+        "SWAPGATE_STATE_MACHINE_ARN": arn,
+        "SWAPGATE_POLL_INITIAL_SECONDS": "0",
+        "SWAPGATE_POLL_INTERVAL_SECONDS": "0",
+        "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    deployment.reload()  # the functions read the poller settings at start
+    return type("Poller", (), {"sfn": sfn, "arn": arn, "invocations": invocations})()
+
+
+def _wait_for_end(sfn, execution_arn, timeout=20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        time.sleep(0.05)
+    raise TimeoutError(f"execution still running after {timeout}s")
+
+
+def _submit(deployment, fake, provider):
+    body = {
+        "source_image": f"{fake.base_url}/a.png",
+        "face_image": f"{fake.base_url}/b.png",
+        "provider": provider,
+    }
+    answer = deployment.api("POST", "/v1/swaps", json_body=body)
+    assert answer.status == 202, answer.body
+    job = deployment.job(answer.body["id"])
+    assert job["execution_arn"].endswith(":" + job["id"])  # the execution is named after the job
+    return job
+
+
+def test_pending_pending_then_success_through_fetch(deployment, poller, fake_ttapi):
+    fake_ttapi.inject("no_webhook", delay=0.5)  # the webhook is lost; only fetch can tell
+    job = _submit(deployment, fake_ttapi, "ttapi")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    polls = [event for event in poller.invocations if event["action"] == "poll"]
+    assert len(polls) >= 3  # pending, pending, ..., success
+    fetches = [r for r in fake_ttapi.requests if r.path == "/insightFace/v1/fetch"]
+    assert len(fetches) == len(polls)
+    record = deployment.job(job["id"])
+    assert record["status"] == "succeeded"
+    assert deployment.keys("results/") == [f"results/{job['id']}.png"]
+    assert deployment.callbacks.received == []
+
+
+def test_webhook_first_then_the_poller_only_confirms(deployment, poller, fake_aifaceswap, monkeypatch):
+    monkeypatch.setenv("SWAPGATE_POLL_INITIAL_SECONDS", "1")
+    deployment.reload()
+    job = _submit(deployment, fake_aifaceswap, "aifaceswap")
+    (callback,) = deployment.deliver_callbacks(1)
+    assert callback.body["status"] == "succeeded"
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    assert [event["action"] for event in poller.invocations] == ["poll"]
+    history = poller.sfn.get_execution_history(executionArn=job["execution_arn"])["events"]
+    assert len(history) <= 16  # a handful of transitions for a job its webhook finished
+
+
+def test_provider_failed_ends_the_job_failed(deployment, poller, fake_ttapi):
+    fake_ttapi.inject("job_failed", message="insufficient quota", delay=0.2)
+    fake_ttapi.inject("no_webhook", delay=0.2)
+    job = _submit(deployment, fake_ttapi, "ttapi")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    record = deployment.job(job["id"])
+    assert record["status"] == "failed"
+    assert record["error_code"] == "provider_quota_exhausted"
+    assert "insufficient quota" in record["error_message"]
+
+
+def test_deadline_reached_marks_timed_out(deployment, poller, fake_aifaceswap, monkeypatch):
+    monkeypatch.setenv("SWAPGATE_JOB_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("SWAPGATE_POLL_INTERVAL_SECONDS", "1")
+    deployment.reload()
+    fake_aifaceswap.inject("no_webhook")
+    job = _submit(deployment, fake_aifaceswap, "aifaceswap")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "FAILED"
+    assert execution.get("error") == "JobTimedOut"
+    assert deployment.job(job["id"])["status"] == "timed_out"
+    assert poller.invocations[-1] == {"action": "time_out", "job_id": job["id"]}
+
+
+def test_fetch_errors_then_success(deployment, poller, fake_ttapi):
+    fake_ttapi.inject("no_webhook", delay=0.3)
+    fake_ttapi.inject("server_error", times=3, path="/insightFace/v1/fetch")
+    job = _submit(deployment, fake_ttapi, "ttapi")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    statuses = [r for r in fake_ttapi.requests if r.path == "/insightFace/v1/fetch"]
+    assert len(statuses) >= 4
+    assert deployment.job(job["id"])["status"] == "succeeded"
+
+
+def test_webhook_and_poller_racing_make_one_transition_and_one_object(deployment, poller, fake_ttapi):
+    job = _submit(deployment, fake_ttapi, "ttapi")
+    (callback,) = deployment.deliver_callbacks(1)
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED" and callback.status == 200
+    versions = deployment.s3.list_object_versions(Bucket="swapgate-test", Prefix="results/").get(
+        "Versions", []
+    )
+    assert len(versions) == 1
+    assert deployment.job(job["id"])["status"] == "succeeded"
+
+
+def test_cancel_stops_the_poller(deployment, poller, fake_aifaceswap, monkeypatch):
+    monkeypatch.setenv("SWAPGATE_POLL_INITIAL_SECONDS", "30")
+    deployment.reload()
+    fake_aifaceswap.inject("no_webhook")
+    job = _submit(deployment, fake_aifaceswap, "aifaceswap")
+    answer = deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
+    assert answer.body["status"] == "canceled"
+    execution = poller.sfn.describe_execution(executionArn=job["execution_arn"])
+    assert execution["status"] == "ABORTED"
+    assert poller.invocations == []

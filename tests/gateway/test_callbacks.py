@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -104,16 +106,40 @@ def test_ssrf_result_urls_are_never_fetched(deployment, fake_aifaceswap, monkeyp
     assert deployment.keys("results/") == []
 
 
-def test_result_that_is_not_an_image_fails_the_job(deployment, fake_aifaceswap):
+@pytest.fixture
+def text_server():
+    """A loopback server that answers every GET with an HTML page (not an image)."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html>not an image</html>"
+            self.send_response(404 if self.path.startswith("/missing") else 200)
+            self.send_header("Content-Type", "image/png")  # lying: the bytes decide
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/result.png", "/missing.png"])
+def test_result_that_is_not_an_image_or_missing_fails_the_job(deployment, fake_aifaceswap, text_server, path):
     job_id = _submit(deployment, fake_aifaceswap)
     hook = _hook(deployment)
-    not_image = json.loads(hook.body) | {
-        "result_image": f"{fake_aifaceswap.base_url}/api/aifaceswap/v1/faceswap"
-    }
+    not_image = json.loads(hook.body) | {"result_image": text_server + path}
     answer = deployment.callback(hook.path, json.dumps(not_image))
-    assert answer.status in (200, 503)
+    assert answer.status == 200 and answer.body["status"] == "failed"
+    job = deployment.job(job_id)
+    assert job["error_code"] == "result_copy_failed"
     assert deployment.keys("results/") == []
-    assert deployment.job(job_id)["status"] in ("failed", "running")
 
 
 def test_cancel_then_late_result_is_dropped(deployment, fake_aifaceswap):

@@ -65,6 +65,16 @@ def _wait_for_end(sfn, execution_arn, timeout=20.0) -> dict:
     raise TimeoutError(f"execution still running after {timeout}s")
 
 
+def _wait_for_event(sfn, execution_arn, event_type, timeout=10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+        if any(event["type"] == event_type for event in events):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"no {event_type} after {timeout}s")
+
+
 def _submit(deployment, fake, provider):
     body = {
         "source_image": f"{fake.base_url}/a.png",
@@ -159,8 +169,9 @@ def test_cancel_stops_the_poller(deployment, poller, fake_aifaceswap, monkeypatc
     deployment.reload()
     fake_aifaceswap.inject("no_webhook")
     job = _submit(deployment, fake_aifaceswap, "aifaceswap")
+    _wait_for_event(poller.sfn, job["execution_arn"], "WaitStateEntered")  # the poller sits in its first wait
     answer = deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
     assert answer.body["status"] == "canceled"
-    execution = poller.sfn.describe_execution(executionArn=job["execution_arn"])
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "ABORTED"
     assert poller.invocations == []

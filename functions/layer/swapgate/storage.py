@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from swapgate import config, images
-from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBadResponse, ProviderBusy
+from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBadResponse, ProviderBusy, ProviderError
 from swapgate.netsafety import check_url
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -26,6 +26,13 @@ PRESIGNED_GET_SECONDS = 3600
 PRESIGNED_POST_SECONDS = 900
 
 _http = requests.Session()
+
+
+class ResultUnavailable(ProviderError):
+    """The provider's result cannot be copied: it is missing, refused, or not an image."""
+
+    code = "result_copy_failed"
+    status = 502
 
 
 def max_image_bytes() -> int:
@@ -127,7 +134,7 @@ class Storage:
         data = self._download_image(url)
         kind = images.sniff(data)
         if kind is None:
-            raise ProviderBadResponse("the provider's result is not a JPEG, PNG or WebP image")
+            raise ResultUnavailable("the provider's result is not a JPEG, PNG or WebP image")
         key = result_key(job_id, kind)
         self.s3.upload_fileobj(
             io.BytesIO(data), self.bucket, key, ExtraArgs={"ContentType": images.CONTENT_TYPES[kind]}
@@ -162,8 +169,10 @@ class Storage:
                 if response.is_redirect:
                     url = urljoin(url, response.headers.get("location", ""))
                     continue
-                if response.status_code != 200:
+                if response.status_code >= 500:
                     raise ProviderBusy(f"the provider's result answered HTTP {response.status_code}")
+                if response.status_code != 200:
+                    raise ResultUnavailable(f"the provider's result answered HTTP {response.status_code}")
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > limit:
                     raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
@@ -174,4 +183,4 @@ class Storage:
                         raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
                     chunks.append(chunk)
                 return b"".join(chunks)
-        raise ProviderBadResponse("the provider's result URL redirects too often")
+        raise ResultUnavailable("the provider's result URL redirects too often")

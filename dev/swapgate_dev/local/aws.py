@@ -18,7 +18,8 @@ functions are also created in moto (Docker-free backend), so their ARNs, ``GetFu
 ``ListFunctions`` are real.
 
 Server-mode configuration is read by moto from ``moto.core.config.default_user_config``, which
-its ``POST /moto-api/config`` endpoint sets: ``MotoServer.start`` posts
+its ``POST /moto-api/config`` endpoint sets: ``MotoServer.start`` resets the (process-wide)
+backends through ``POST /moto-api/reset``, then posts
 ``{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}`` there
 and sets ``MOTO_PORT`` for the interpreter's client; ``stop`` restores both.
 """
@@ -162,8 +163,13 @@ class MotoServer(ThreadedMotoServer):
         self._saved_moto_port = os.environ.get("MOTO_PORT")
         # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
+        self.reset()
         response = requests.post(f"{self.url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
         response.raise_for_status()
+
+    def reset(self) -> None:
+        """Empty every moto backend (they are process-wide: a fresh server starts from nothing)."""
+        requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
 
     @property
     def port(self) -> int:
@@ -178,6 +184,10 @@ class MotoServer(ThreadedMotoServer):
         if self._thread is None:
             return
         server = self._server
+        try:
+            self.reset()
+        except requests.RequestException:
+            log.warning("could not reset moto's backends", exc_info=True)
         super().stop()
         if server is not None:
             server.server_close()

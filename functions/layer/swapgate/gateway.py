@@ -173,6 +173,7 @@ class Gateway:
         )
         logger.append_keys(job_id=job.id)
         logger.info("job created", extra={"provider": provider.name, "operation": job.operation})
+        _count("JobsSubmitted", job, "accepted")
         self._start_poller(job)
         callback_url = (
             f"{public_url.rstrip('/')}/callbacks/{provider.name}/{job.id}"
@@ -274,7 +275,7 @@ class Gateway:
             logger.info("job already finished", extra={"status": rejected.job.status, "wanted": status})
             return rejected.job
         logger.info("job finished", extra={"status": job.status, "error_code": job.error_code})
-        _count_outcome(job)
+        _count("JobsFinished", job, str(job.status))
         self._enqueue_notification(job)
         return job
 
@@ -326,13 +327,14 @@ class Gateway:
         return self.apply_provider_update(job.id, update)
 
 
-def _count_outcome(job: Job) -> None:
+def _count(metric_name: str, job: Job, outcome: str) -> None:
+    """One EMF metric per job event, by provider and outcome (CloudWatch reads it from the logs)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     namespace = config.env("POWERTOOLS_METRICS_NAMESPACE") or "Swapgate"
-    with single_metric(name="JobsFinished", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+    with single_metric(name=metric_name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
         metric.add_dimension(name="provider", value=job.provider)
-        metric.add_dimension(name="outcome", value=str(job.status))
+        metric.add_dimension(name="outcome", value=outcome)
 
 
 def indexes_in_range(indexes: Sequence[int], faces: int) -> None:

@@ -47,6 +47,7 @@ GLOBAL_ENV = {
     "SWAPGATE_POLL_INTERVAL_SECONDS": {"Ref": "PollIntervalSeconds"},
     "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
     "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
+    "SWAPGATE_RETENTION_DAYS": {"Ref": "ResultRetentionDays"},
 }
 
 # `<NAME>_PARAM` env var -> the template parameter holding the SSM parameter name.
@@ -66,6 +67,7 @@ FUNCTION_ENV = {
         "SWAPGATE_API_KEYS_PARAM",
         "SWAPGATE_SIGNING_SECRET_PARAM",
         "SWAPGATE_STATE_MACHINE_ARN",
+        "SWAPGATE_RATE_LIMIT_PER_MINUTE",
     },
     "CallbackFunction": {"SWAPGATE_SIGNING_SECRET_PARAM"},
     "PollFunction": {"AIFACESWAP_API_KEY_PARAM", "TTAPI_API_KEY_PARAM"},
@@ -245,12 +247,13 @@ def test_least_privilege_grants(resources):
     table = {"TableName": {"Ref": "JobsTable"}}
     notify_queue = {"QueueName": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]}}
     machine = {"StateMachineName": {"Fn::GetAtt": ["PollerStateMachine", "Name"]}}
+    for logical_id in FUNCTIONS:
+        assert templates[logical_id]["DynamoDBCrudPolicy"] == table
     for writer in ("ApiFunction", "CallbackFunction", "PollFunction", "TriggerFunction"):
-        assert templates[writer]["DynamoDBCrudPolicy"] == table
         assert templates[writer]["SQSSendMessagePolicy"] == notify_queue
-    assert templates["NotifyFunction"]["DynamoDBReadPolicy"] == table
-    assert "DynamoDBCrudPolicy" not in templates["NotifyFunction"]
     assert "SQSSendMessagePolicy" not in templates["NotifyFunction"]
+    # The notify function backs off a failed delivery by changing the message's visibility.
+    assert templates["NotifyFunction"]["SQSPollerPolicy"] == notify_queue
     for starter in ("ApiFunction", "TriggerFunction"):
         assert templates[starter]["StepFunctionsExecutionPolicy"] == machine
     for other in ("CallbackFunction", "PollFunction", "NotifyFunction"):
@@ -258,19 +261,36 @@ def test_least_privilege_grants(resources):
     stop = [s for s in policy_statements(resources, "ApiFunction") if "states:StopExecution" in actions(s)]
     assert len(stop) == 1
     assert ":execution:${PollerStateMachine.Name}:*" in stop[0]["Resource"]["Fn::Sub"]
-    # Nothing may delete objects or change the bucket's own configuration.
+    # Deletes only under results/ (late results) and outbox/ (old records); no bucket configuration.
     for logical_id in FUNCTIONS:
         for statement in policy_statements(resources, logical_id):
+            assert statement["Effect"] == "Allow"
             for action in actions(statement):
                 assert action in {
                     "s3:GetObject",
                     "s3:PutObject",
+                    "s3:DeleteObject",
                     "s3:ListBucket",
                     "ssm:GetParameter",
                     "states:StopExecution",
                     "states:DescribeExecution",
                 }, (logical_id, action)
             assert "*" not in str(statement.get("Resource")).replace("/*", "").replace(":*", "")
+            if "s3:DeleteObject" in actions(statement):
+                assert actions(statement) == {"s3:DeleteObject"}
+                targets = statement["Resource"]
+                for target in targets if isinstance(targets, list) else [targets]:
+                    assert target["Fn::Sub"] in ("${Bucket.Arn}/results/*", "${Bucket.Arn}/outbox/*")
+    notify_objects = {
+        (action, statement["Resource"]["Fn::Sub"])
+        for statement in policy_statements(resources, "NotifyFunction")
+        if statement["Sid"] != "Secrets"
+        for action in actions(statement)
+    }
+    assert notify_objects == {
+        ("s3:GetObject", "${Bucket.Arn}/results/*"),
+        ("s3:PutObject", "${Bucket.Arn}/outbox/*"),
+    }
 
 
 # ----------------------------------------------------------------------------- API

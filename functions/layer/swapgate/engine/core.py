@@ -187,7 +187,7 @@ class FaceEngine:
         ``detect(source_bytes)``. Output format as in swap()."""
         faces, indexes = list(faces), list(indexes)
         if not faces:
-            raise InvalidRequest("at least one face image is needed", field="face_images")
+            raise InvalidRequest("at least one face image is needed", field="faces")
         if len(faces) != len(indexes):
             raise InvalidRequest(
                 f"{len(faces)} face images but {len(indexes)} indexes: give one index per face image",

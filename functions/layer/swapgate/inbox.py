@@ -172,12 +172,18 @@ def _pairing_problems(job: ManifestJob, prefix: str, index: int) -> list[Problem
 
 @dataclass
 class Manifest:
-    jobs: list[ManifestJob]
+    #: the jobs in manifest order; None where a job's shape is wrong (see ``problems``)
+    jobs: list[ManifestJob | None]
     batch: bool  # written as {"jobs": [...]}: fields are named jobs[i].<name>
+    problems: list[Problem] = field(default_factory=list)
 
 
 def parse_manifest(data: bytes) -> Manifest:
-    """The jobs of a manifest, in order; ManifestInvalid listing every shape problem otherwise."""
+    """The jobs of a manifest, in order, with the shape problems of each job.
+
+    Raises ManifestInvalid when the document as a whole is unusable (not JSON, not an object, no
+    list of jobs).
+    """
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
@@ -200,24 +206,26 @@ def parse_manifest(data: bytes) -> Manifest:
     else:
         entries, prefixes = [document], [""]
 
-    jobs, problems = [], []
+    jobs: list[ManifestJob | None] = []
+    problems: list[Problem] = []
     for index, (entry, prefix) in enumerate(zip(entries, prefixes, strict=True)):
+        job = None
         if not isinstance(entry, dict):
             problems.append(
                 Problem(f"{prefix.rstrip('.')} must be a JSON object", field=prefix[:-1], job=index)
             )
-            continue
-        try:
-            job = ManifestJob.model_validate(entry)
-        except ValidationError as exc:
-            problems.extend(_shape_problems(exc, prefix.rstrip("."), index))
-            continue
-        pairing = _pairing_problems(job, prefix, index)
-        problems.extend(pairing)
+        else:
+            try:
+                job = ManifestJob.model_validate(entry)
+            except ValidationError as exc:
+                problems.extend(_shape_problems(exc, prefix.rstrip("."), index))
+            else:
+                pairing = _pairing_problems(job, prefix, index)
+                if pairing:
+                    problems.extend(pairing)
+                    job = None
         jobs.append(job)
-    if problems:
-        raise ManifestInvalid(problems)
-    return Manifest(jobs, batch=prefixes[0] != "")
+    return Manifest(jobs, batch=prefixes[0] != "", problems=problems)
 
 
 # --- the batch record ---------------------------------------------------------------------------
@@ -406,9 +414,12 @@ class Inbox:
 
     def plan(self, manifest: Manifest) -> list[SubmitRequest]:
         """Check everything a job needs (provider, images, webhook) and build its submit request.
-        Raises ManifestInvalid listing every problem; touches nothing."""
+        Raises ManifestInvalid listing every problem (in job order); touches nothing."""
         requests, problems = [], []
         for index, job in enumerate(manifest.jobs):
+            problems.extend(p for p in manifest.problems if p.job == index)
+            if job is None:
+                continue
             prefix = f"jobs[{index}]." if manifest.batch else ""
             found: list[Problem] = []
             request = self._plan_job(job, prefix, index, found)

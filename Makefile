@@ -26,6 +26,10 @@ format: install
 test: install lint
 	$(PY) -m pytest
 
+# Benchmarks print figures; they never fail on timing.
+bench: install
+	$(PY) bench/bench_engine.py
+
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
 # trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.
 dev: install

@@ -74,4 +74,9 @@ def sign_webhook(
 
 def verify_webhook(body: bytes | str, headers: dict[str, str], secret: str) -> Any:
     """Verify a Swapgate webhook delivery; return its JSON body or raise WebhookVerificationError."""
-    return Webhook(secret).verify(body, headers)
+    try:
+        return Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        raise
+    except ValueError as exc:  # malformed signature / body bytes: the library lets these through
+        raise WebhookVerificationError("malformed webhook signature or body") from exc

@@ -147,6 +147,14 @@ def test_batch_result_lists_jobs_in_manifest_order_once_the_last_one_ended(
         ),
         ({"jobs": []}, [{"job": None, "field": "jobs", "code": "invalid_request"}]),
         (
+            {"jobs": [{"source_image": "inbox/p/a.jpg", "face_image": "inbox/p/a.jpg"}] * 101},
+            [{"job": None, "field": "jobs", "code": "invalid_request"}],
+        ),
+        (
+            {"jobs": [], "webhook": "https://x"},
+            [{"job": None, "field": "webhook", "code": "invalid_request"}],
+        ),
+        (
             {
                 "jobs": [
                     {"source_image": "inbox/p/a.jpg", "face_image": "inbox/p/a.jpg"},
@@ -171,6 +179,8 @@ def test_batch_result_lists_jobs_in_manifest_order_once_the_last_one_ended(
         "not-an-image",
         "multi-without-indexes",
         "empty-batch",
+        "too-many-jobs",
+        "extra-field-next-to-jobs",
         "batch-with-bad-jobs",
     ],
 )

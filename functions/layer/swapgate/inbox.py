@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swapgate import config
 from swapgate.errors import InvalidRequest, SwapgateError
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest, indexes_in_range
-from swapgate.jobs import DEFAULT_RETENTION_DAYS, Job, JobNotFound, JobStore, now_iso
+from swapgate.jobs import DEFAULT_RETENTION_DAYS, Job, JobStore, now_iso
 from swapgate.netsafety import check_url
 from swapgate.providers.base import Operation
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
@@ -622,6 +622,59 @@ def job_ended(job: Job, store: JobStore, storage: Storage) -> bool:
     return complete_if_finished(job.manifest_key, store, storage, record=record)
 
 
+def load_jobs(store: JobStore, job_ids: list[str]) -> dict[str, Job]:
+    """The jobs named, read consistently in batches of 100 (missing ones are left out).
+
+    ``table.meta.client`` is the resource's client: it takes and gives plain Python values.
+    """
+    client, name = store.table.meta.client, store.table.name
+    found: dict[str, Job] = {}
+    unique = list(dict.fromkeys(job_ids))
+    for start in range(0, len(unique), 100):
+        keys = [{"id": job_id} for job_id in unique[start : start + 100]]
+        request = {name: {"Keys": keys, "ConsistentRead": True}}
+        for attempt in range(8):
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(name, []):
+                if "operation" in item:
+                    found[item["id"]] = Job.from_item(item)
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        else:
+            raise RuntimeError("DynamoDB left job reads unprocessed")
+    return found
+
+
+def _result_row(index: int, entry: dict, jobs: dict[str, Job]) -> dict[str, Any]:
+    job_id = entry.get("job_id")
+    job = jobs.get(job_id) if job_id else None
+    if job is None:
+        if job_id:
+            error = {"code": "not_found", "message": "the job record is gone"}
+        else:
+            error = dict(entry.get("error") or {"code": "not_started", "message": "the job was not started"})
+        return {
+            "index": index,
+            "id": job_id,
+            "status": "failed",
+            "provider": None,
+            "result_key": None,
+            "error": error,
+            "updated_at": None,
+        }
+    return {
+        "index": index,
+        "id": job.id,
+        "status": str(job.status),
+        "provider": job.provider,
+        "result_key": job.result_key,
+        "error": job.error,
+        "updated_at": job.updated_at,
+    }
+
+
 def complete_if_finished(
     manifest_key: str, store: JobStore, storage: Storage, *, record: dict | None = None
 ) -> bool:
@@ -629,51 +682,11 @@ def complete_if_finished(
     record = record or get_record(store.table, manifest_key)
     if record is None or record.get("state") != STARTED:
         return False
-    rows = []
-    for index, entry in enumerate(record.get("entries") or []):
-        job_id = entry.get("job_id")
-        if not job_id:
-            error = entry.get("error") or {"code": "not_started", "message": "the job was not started"}
-            rows.append(
-                {
-                    "index": index,
-                    "id": None,
-                    "status": "failed",
-                    "provider": None,
-                    "result_key": None,
-                    "error": dict(error),
-                    "updated_at": None,
-                }
-            )
-            continue
-        try:
-            job = store.get(job_id)
-        except JobNotFound:
-            rows.append(
-                {
-                    "index": index,
-                    "id": job_id,
-                    "status": "failed",
-                    "provider": None,
-                    "result_key": None,
-                    "error": {"code": "not_found", "message": "the job record is gone"},
-                    "updated_at": None,
-                }
-            )
-            continue
-        if not job.status.terminal:
-            return False
-        rows.append(
-            {
-                "index": index,
-                "id": job.id,
-                "status": str(job.status),
-                "provider": job.provider,
-                "result_key": job.result_key,
-                "error": job.error,
-                "updated_at": job.updated_at,
-            }
-        )
+    entries = record.get("entries") or []
+    jobs = load_jobs(store, [entry["job_id"] for entry in entries if entry.get("job_id")])
+    if any(not job.status.terminal for job in jobs.values()):
+        return False
+    rows = [_result_row(index, entry, jobs) for index, entry in enumerate(entries)]
     finished = max((row.pop("updated_at") or "" for row in rows), default="")
     result = {
         "manifest": manifest_key,

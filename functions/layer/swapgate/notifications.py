@@ -73,7 +73,9 @@ def result_url(job: Job, storage: Storage) -> str | None:
 
 
 def job_payload(job: Job, result: str | None) -> dict[str, Any]:
-    """Swapgate's own format: the fields of ``GET /v1/swaps/{id}``."""
+    """Swapgate's own format: the fields of ``GET /v1/swaps/{id}`` (``error`` has the shape of API
+    errors: ``code``, ``message``, ``field``)."""
+    error = {**job.error, "field": None} if job.error else None
     return {
         "id": job.id,
         "status": str(job.status),
@@ -82,7 +84,7 @@ def job_payload(job: Job, result: str | None) -> dict[str, Any]:
         "updated_at": job.updated_at,
         "points": job.points,
         "result_url": result,
-        "error": job.error,
+        "error": error,
     }
 
 

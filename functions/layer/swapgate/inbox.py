@@ -270,7 +270,7 @@ class Outcome:
     """What the trigger did with one S3 object event."""
 
     key: str
-    action: str  # ignored | duplicate | stale | gone | busy | invalid | started
+    action: str  # ignored | duplicate | stale | gone | invalid | started
     job_ids: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -336,7 +336,10 @@ class Inbox:
         size: int | None = None,
     ) -> Outcome:
         """One created object. Raises (so the SQS record is retried) only for transient trouble."""
-        if bucket != self.storage.bucket or not is_manifest_key(key):
+        if bucket != self.storage.bucket:
+            logger.warning("event for another bucket ignored", extra={"bucket": bucket})
+            return Outcome(key, "ignored")
+        if not is_manifest_key(key):
             return Outcome(key, "ignored")
         logger.append_keys(manifest_key=key)
         try:

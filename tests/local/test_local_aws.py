@@ -102,6 +102,7 @@ def test_stop_frees_the_port_and_restores_moto_config():
     server.stop()
     assert json.dumps(default_user_config.get("stepfunctions")) == before
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
         probe.bind(("127.0.0.1", port))  # free again
 
 

@@ -47,7 +47,7 @@ from swapgate_dev.local.provision import plan
 from swapgate_dev.local.runtime import HandlerError, LambdaFunction
 from swapgate_dev.local.sam import SamTemplate
 
-log = logging.getLogger("swapgate.local.api")
+log = logging.getLogger("swapgate_dev.local.api")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload quota

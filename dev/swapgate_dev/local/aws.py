@@ -44,7 +44,7 @@ from werkzeug.serving import make_server
 
 from swapgate_dev.local.runtime import LambdaFunction
 
-log = logging.getLogger("swapgate.local.aws")
+log = logging.getLogger("swapgate_dev.local.aws")
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -153,7 +153,6 @@ class MotoServer(ThreadedMotoServer):
         self._server.serve_forever(poll_interval=0.1)
 
     def start(self) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         super().start()
         if self._startup_error is not None:
             error, self._startup_error = self._startup_error, None

@@ -32,7 +32,7 @@ from botocore.config import Config
 from swapgate_dev.local.cfn import Resolver, TemplateError
 from swapgate_dev.local.sam import IMPLICIT_API, SERVERLESS_API, SERVERLESS_FUNCTION, SamTemplate
 
-log = logging.getLogger("swapgate.local.provision")
+log = logging.getLogger("swapgate_dev.local.provision")
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 LOCAL_ROLE = "swapgate-local-execution-role"
@@ -441,6 +441,8 @@ def deploy(deployment: Deployment) -> Deployment:
             roleArn=str((props.get("RoleArn") and resolver.resolve(props["RoleArn"])) or role_arn),
             type=str(resolver.resolve(props.get("Type", "STANDARD"))),
         )
+    for client in (iam, sqs, dynamodb, s3, lambda_client, sfn):
+        client.close()
     return deployment
 
 

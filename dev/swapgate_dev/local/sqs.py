@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("swapgate.local.sqs")
+log = logging.getLogger("swapgate_dev.local.sqs")
 
 Invoke = Callable[[dict[str, Any]], Any]
 

@@ -22,7 +22,7 @@ from swapgate_dev.local.sam import SamTemplate
 from swapgate_dev.local.settings import AWS_CREDENTIALS, REGION, REPO_ROOT, LocalSettings
 from swapgate_dev.local.sqs import SqsEventSource
 
-log = logging.getLogger("swapgate.local")
+log = logging.getLogger("swapgate_dev.local")
 
 # The logical ids (docs/ARCHITECTURE.md) whose names the local stack fixes.
 BUCKET_ID = "Bucket"
@@ -40,6 +40,7 @@ class LocalStack:
         self.deployment: provision.Deployment | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.sources: list[SqsEventSource] = []
+        self._clients: list[Any] = []
         self.ready = False
         self.startup_seconds: float | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -157,6 +158,7 @@ class LocalStack:
                 aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
                 config=Config(connect_timeout=5, read_timeout=30),
             )
+            self._clients.append(sqs)
             for source in self.template.sqs_sources():
                 if not source.enabled or source.function_id not in self.functions:
                     continue
@@ -190,6 +192,9 @@ class LocalStack:
         for source in self.sources:
             source.stop()
         self.sources.clear()
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
         if self.aws is not None:
             self._stop_executions()
             self.aws.stop()

@@ -1,0 +1,62 @@
+"""The whole stack in this process, from the real template: up, answering, then fully stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import requests
+
+from swapgate_dev.local import LocalSettings, LocalStack
+
+
+def test_stack_starts_serves_and_stops_cleanly():
+    before_env = dict(os.environ)
+    before_threads = {thread.ident for thread in threading.enumerate()}
+    settings = LocalSettings(api_port=0, aws_port=0, api_keys="k1,k2", webhook_secret="whsec_dGVzdA==")
+    stack = LocalStack(settings).start()
+    try:
+        assert stack.ready
+        api, aws = stack.api_url, stack.aws_url
+        response = requests.get(f"{api}/v1/openapi.json", headers={"x-api-key": "k2"}, timeout=30)
+        assert response.status_code == 200
+        assert requests.get(f"{api}/v1/swaps/nope", timeout=30).status_code == 401  # keys are enforced
+        banner = stack.banner()
+        for expected in (
+            api,
+            f"{api}/v1/docs",
+            aws,
+            "swapgate-local",
+            "swapgate-local-jobs",
+            "k1",
+            "whsec_dGVzdA==",
+        ):
+            assert expected in banner
+        assert "astronaut.png" in banner and "grace_hopper.jpg" in banner and "x-api-key: k1" in banner
+        # Every function sees the local settings; *_PARAM SSM names are gone.
+        for function in stack.functions.values():
+            assert function.env["AWS_ENDPOINT_URL"] == aws
+            assert function.env["SWAPGATE_PUBLIC_URL"] == api
+            assert function.env["SWAPGATE_ALLOW_PRIVATE_URLS"] == "1"
+            assert not any(name.endswith("_PARAM") for name in function.env)
+        assert {source.name for source in stack.sources} == {
+            "InboxQueue->TriggerFunction",
+            "NotifyQueue->NotifyFunction",
+        }
+        api_port, aws_port = stack.api.port, stack.aws.port
+    finally:
+        stack.stop()
+    assert not stack.ready
+    for port in (api_port, aws_port):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
+            probe.bind(("127.0.0.1", port))  # freed
+    leftover = [
+        thread
+        for thread in threading.enumerate()
+        if thread.ident not in before_threads
+        and (not thread.daemon or thread.name == "api-gateway" or thread.name.startswith("sqs-"))
+    ]
+    assert leftover == []
+    assert dict(os.environ) == before_env

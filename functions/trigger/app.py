@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from swapgate.errors import SwapgateError
 from swapgate.inbox import Inbox
 
 logger = Logger()
@@ -29,7 +30,16 @@ def inbox() -> Inbox:
 
 
 def record_handler(record: SQSRecord) -> list[dict]:
-    outcomes = inbox().handle_message(record.body)
+    try:
+        outcomes = inbox().handle_message(record.body)
+    except SwapgateError as exc:  # expected trouble (a batch being started elsewhere, configuration)
+        logger.warning(
+            "inbox event not handled; retried later", extra={"error_code": exc.code, "error": exc.message}
+        )
+        raise
+    except Exception:
+        logger.exception("inbox event failed; retried later")
+        raise
     return [{"key": o.key, "action": o.action, "jobs": o.job_ids} for o in outcomes]
 
 

@@ -4,6 +4,7 @@ message on the notify queue (moto) -> the notify function -> a signed POST to a 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -353,3 +354,22 @@ def test_slow_receivers_time_out(stack, fake_aifaceswap):
         assert time.monotonic() - started < 1.5
         assert "ReadTimeout" in failed.value.message
         assert "token" not in failed.value.message and slow.url not in failed.value.message
+
+
+def test_webhook_urls_and_secrets_stay_out_of_logs(stack, fake_aifaceswap, webhook_receiver, caplog):
+    webhook_receiver.status = 500
+    job = submit(stack, fake_aifaceswap, webhook_receiver.url + "?token=receiver-secret-123")
+    finish(stack, job.id)
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="swapgate")  # ours (Powertools loggers of the service)
+
+    answer = stack.run_notify()
+
+    assert len(answer["batchItemFailures"]) == 1
+    (hook,) = webhook_receiver.wait_for(1)
+    assert hook.path.endswith("?token=receiver-secret-123")
+    ours = [r for r in caplog.records if r.name.startswith("swapgate")]
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in ours)
+    assert "notification failed" in text and "HTTP 500" in text
+    assert "receiver-secret-123" not in text and SECRET not in text
+    assert hook.headers["webhook-signature"] not in text

@@ -289,10 +289,13 @@ class Notifier:
             return self.notify(job_id)
         except Exception as exc:
             delay = retry_delay(receive_count)
-            logger.warning(
-                "notification failed; retrying later",
-                extra={"error": getattr(exc, "message", type(exc).__name__), "try": receive_count},
-            )
+            details = {"try": receive_count, "retry_in": delay}
+            if isinstance(exc, SwapgateError):  # a refused delivery, a missing secret: no traceback
+                logger.warning(
+                    "notification failed", extra={**details, "error_code": exc.code, "error": exc.message}
+                )
+            else:
+                logger.exception("notification failed", extra=details)
             self._back_off(receipt_handle, queue_arn, delay)
             raise
         finally:

@@ -70,18 +70,11 @@ _install_lock = threading.Lock()
 
 
 def install_scoped_environ() -> None:
-    """Replace ``os.environ`` by the overlay-aware mapping (same data; idempotent)."""
+    """Make ``os.environ`` overlay-aware (idempotent). The object itself changes class, so code
+    that holds a reference to it (botocore sessions keep one) reads the overlay too."""
     with _install_lock:
-        if isinstance(os.environ, _ScopedEnviron):
-            return
-        current = os.environ
-        os.environ = _ScopedEnviron(  # type: ignore[misc]  # noqa: B003 - same data, not a new environment
-            current._data,  # type: ignore[attr-defined]
-            current.encodekey,  # type: ignore[attr-defined]
-            current.decodekey,  # type: ignore[attr-defined]
-            current.encodevalue,  # type: ignore[attr-defined]
-            current.decodevalue,  # type: ignore[attr-defined]
-        )
+        if not isinstance(os.environ, _ScopedEnviron):
+            os.environ.__class__ = _ScopedEnviron
 
 
 @contextmanager

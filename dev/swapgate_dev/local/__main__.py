@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 
 from swapgate_dev.local.settings import LocalSettings
 from swapgate_dev.local.stack import LocalStack
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+
+    # Handlers that record no metric in an invocation are normal here; Powertools warns each time.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     stop = threading.Event()
 

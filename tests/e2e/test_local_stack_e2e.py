@@ -7,12 +7,16 @@ URLs and the webhook (the example hosts are not reachable from here).
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
-from e2e_stack import API_KEY, port_is_free, stop_stack
+from e2e_stack import API_KEY, FACES, port_is_free, stop_stack
 from standardwebhooks.webhooks import Webhook
 
 from swapgate.providers.local import engine_available
@@ -260,3 +264,31 @@ def test_sigint_stops_everything_and_frees_the_ports(aifaceswap_stack):
     assert code == 0, running.tail()
     assert port_is_free(running.api_port) and port_is_free(running.aws_port)
     print(f"ready after {running.ready_seconds:.1f} s (stack reports {running.reported_seconds:.1f} s)")
+
+
+def run_cli(stack, *args: str) -> subprocess.CompletedProcess:
+    """The installed ``swapgate`` command against the stack (URL and key from the environment)."""
+    command = Path(sys.executable).with_name("swapgate")
+    env = {**os.environ, "SWAPGATE_URL": stack.api_url, "SWAPGATE_API_KEY": API_KEY}
+    return subprocess.run(
+        [str(command), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@needs_engine
+def test_cli_swaps_waits_and_writes_the_result(stack, faces, tmp_path):
+    out = tmp_path / "swapped.png"
+    source, face = FACES / "astronaut.png", FACES / "grace_hopper.jpg"
+    done = run_cli(stack, "swap", str(source), str(face), "--provider", "local", "--wait", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert_swapped(out.read_bytes(), faces["astronaut.png"], faces["grace_hopper.jpg"])
+
+
+@needs_engine
+def test_cli_faces_and_a_clear_error(stack):
+    found = run_cli(stack, "faces", str(FACES / "two_faces.jpg"), "--provider", "local", "--json")
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)["faces"]) == 2
+    missing = run_cli(stack, "status", "job_doesnotexist")
+    assert missing.returncode == 1
+    assert "error" in missing.stderr.lower() and "Traceback" not in missing.stderr

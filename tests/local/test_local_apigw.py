@@ -184,6 +184,7 @@ def test_context_and_environment(api):
     assert env["ECHO_TABLE"] == "swapgate-local-table"  # !Ref to the planned table name
     assert env["ECHO_SECRET_PARAM"] is None  # SSM names are dropped locally
     assert env["ECHO_LOCAL"] == "yes"  # local override
+    assert env["SWAPGATE_PUBLIC_URL"] == api.url  # provider callbacks come back here
     assert "ECHO_LOCAL" not in os.environ  # only the function sees its environment
 
 

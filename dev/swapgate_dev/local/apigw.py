@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from swapgate_dev.local.cfn import Resolver
 from swapgate_dev.local.functions import build_functions
-from swapgate_dev.local.provision import plan
+from swapgate_dev.local.provision import Deployment, plan
 from swapgate_dev.local.runtime import HandlerError, LambdaFunction
 from swapgate_dev.local.sam import SamTemplate
 
@@ -142,8 +142,11 @@ class ApiGatewayEmulator:
 
     Give either ``template_path`` (functions are built from the template: handler files, the
     ``Environment`` resolved with planned local resource names, ``*_PARAM`` secret names dropped,
-    then ``env`` applied) or ``template`` with ready ``functions`` by logical id (as the local
-    stack does, sharing them with the Lambda router and the SQS pollers).
+    then ``env`` applied, and ``SWAPGATE_PUBLIC_URL`` = ``url`` unless ``env`` sets it; resource
+    names come from ``deployment`` when given, e.g. one ``provision.deploy`` created) or
+    ``template`` with ready ``functions`` by logical id (as the local stack does, sharing them
+    with the Lambda router and the SQS pollers). ``functions`` holds them either way, e.g. to
+    change a function's ``env`` between tests.
     """
 
     def __init__(
@@ -157,6 +160,7 @@ class ApiGatewayEmulator:
         functions: Mapping[str, LambdaFunction] | None = None,
         stage: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         if template is None:
             if template_path is None:
@@ -165,8 +169,12 @@ class ApiGatewayEmulator:
         self.template = template
         self.host = host
         self.port = port
+        # Built here, the functions learn the emulator's URL as SWAPGATE_PUBLIC_URL once it listens
+        # (provider callbacks come back to it), unless ``env`` names another.
+        self._set_public_url = functions is None and "SWAPGATE_PUBLIC_URL" not in (env or {})
         if functions is None:
-            deployment = plan(template, endpoint_url="http://127.0.0.1:4566", parameters=parameters)
+            if deployment is None:
+                deployment = plan(template, endpoint_url="http://127.0.0.1:4566", parameters=parameters)
             wanted = {route.function_id for route in template.api_routes()}
             functions = build_functions(deployment, env=env or {}, only=wanted)
         self.functions = dict(functions)
@@ -197,6 +205,9 @@ class ApiGatewayEmulator:
 
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
+        if self._set_public_url:
+            for function in self.functions.values():
+                function.env["SWAPGATE_PUBLIC_URL"] = self.url
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="api-gateway", daemon=True
         )

@@ -51,7 +51,7 @@ class Deployment:
 
     template: SamTemplate
     resolver: Resolver
-    endpoint_url: str
+    endpoint_url: str | None
     region: str
     names: dict[str, str] = field(default_factory=dict)  # logical id -> physical name
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical id -> URL
@@ -67,7 +67,7 @@ class Deployment:
         raise TemplateError(f"no queue in the template has the ARN {arn}")
 
 
-def _client(service: str, endpoint_url: str, region: str) -> Any:
+def _client(service: str, endpoint_url: str | None, region: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
@@ -85,7 +85,7 @@ def _default_name(stack: str, logical_id: str) -> str:
 def plan(
     template: SamTemplate,
     *,
-    endpoint_url: str,
+    endpoint_url: str | None,
     region: str = "us-east-1",
     stack_name: str = "swapgate-local",
     parameters: Mapping[str, Any] | None = None,
@@ -94,7 +94,9 @@ def plan(
     """Physical names and ``Ref`` / ``GetAtt`` values for every resource the local stack runs.
 
     ``physical_names`` overrides the name of a resource by logical id (e.g. the bucket and the
-    table get fixed local names whatever the template names them).
+    table get fixed local names whatever the template names them). ``endpoint_url`` None means
+    AWS's own endpoints: with ``moto.mock_aws`` active, ``deploy`` then creates the resources in the
+    in-process mock, e.g. for tests.
     """
     resolver = Resolver(
         template.document,
@@ -132,7 +134,8 @@ def plan(
             fifo = str(template.properties(logical_id).get("FifoQueue", "")).lower() == "true"
             default = _default_name(stack_name, logical_id) + (".fifo" if fifo else "")
             name = name_from(logical_id, "QueueName", default)
-            url = f"{endpoint_url}/{ACCOUNT_ID}/{name}"
+            base = endpoint_url or f"https://sqs.{region}.amazonaws.com"
+            url = f"{base}/{ACCOUNT_ID}/{name}"
             arn = f"{prefix.format('sqs')}:{name}"
             refs[logical_id] = url
             attrs[(logical_id, "Arn")] = arn

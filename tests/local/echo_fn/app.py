@@ -40,7 +40,13 @@ def handler(event, context):
         },
         "env": {
             key: os.environ.get(key)
-            for key in ("ECHO_GREETING", "ECHO_TABLE", "ECHO_SECRET_PARAM", "ECHO_LOCAL")
+            for key in (
+                "ECHO_GREETING",
+                "ECHO_TABLE",
+                "ECHO_SECRET_PARAM",
+                "ECHO_LOCAL",
+                "SWAPGATE_PUBLIC_URL",
+            )
         },
         "loads": LOADS,
         "module": __name__,

@@ -29,6 +29,7 @@ test: install lint
 # Benchmarks print figures; they never fail on timing.
 bench: install
 	$(PY) bench/bench_engine.py
+	$(PY) bench/poller_cost.py
 
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
 # trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.

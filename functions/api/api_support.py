@@ -12,6 +12,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -219,22 +224,22 @@ def submit_idempotent(
     return gateway().store.get(job_id)
 
 
+#: how an Idempotency-Key is remembered (24 h); the handler registers each invocation's context on it,
+#: so an in-progress record expires with the invocation that made it
+IDEMPOTENCY = IdempotencyConfig(
+    event_key_jmespath="key", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
+)
+
+
 @cache
 def _idempotent_submit():
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
     persistence = DynamoDBPersistenceLayer(
         table_name=config.env("SWAPGATE_TABLE"), key_attr="id", expiry_attr="expires_at"
     )
-    settings = IdempotencyConfig(
-        event_key_jmespath="key", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
-    )
 
-    @idempotent_function(data_keyword_argument="fingerprint", config=settings, persistence_store=persistence)
+    @idempotent_function(
+        data_keyword_argument="fingerprint", config=IDEMPOTENCY, persistence_store=persistence
+    )
     def submit_once(*, fingerprint: dict, request: SubmitRequest, public: str) -> str:
         return gateway().submit(request, public).id
 

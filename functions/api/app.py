@@ -26,6 +26,7 @@ from api_models import (
     UploadTicket,
 )
 from api_support import (
+    IDEMPOTENCY,
     accepted,
     authorize,
     error_event_response,
@@ -131,4 +132,5 @@ def handler(event: dict, context: object) -> dict:
     except SwapgateError as exc:
         return error_event_response(exc, event)
     app.append_context(owner=owner)
+    IDEMPOTENCY.register_lambda_context(context)
     return app.resolve(event, context)

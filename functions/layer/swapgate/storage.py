@@ -6,7 +6,6 @@ provider results), ``inbox/`` and ``outbox/`` (the S3 trigger), ``engine/`` (the
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from swapgate import config, images
-from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBadResponse, ProviderBusy, ProviderError
+from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBusy, ProviderError
 from swapgate.netsafety import check_url
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -126,36 +125,41 @@ class Storage:
 
         ``url`` is an https URL on a public host (checked, redirects re-checked, size-capped,
         content checked by magic bytes), or, for the built-in engine only (``trusted_s3``), an
-        ``s3://`` URL inside this bucket. The key depends only on the job and the image type, so
-        a duplicate delivery can never make a second result object.
+        ``s3://`` URL under ``engine/`` in this bucket. The key depends only on the job and the image
+        type, and the write is conditional (``If-None-Match: *``): a duplicate webhook or the poller
+        racing the webhook never makes a second result object or a second version of it.
         """
         if url.startswith("s3://") and trusted_s3:
-            return self._copy_from_bucket(job_id, url)
-        data = self._download_image(url)
+            data = self._engine_result(url)
+        else:
+            data = self._download_image(url)
         kind = images.sniff(data)
         if kind is None:
             raise ResultUnavailable("the provider's result is not a JPEG, PNG or WebP image")
         key = result_key(job_id, kind)
-        self.s3.upload_fileobj(
-            io.BytesIO(data), self.bucket, key, ExtraArgs={"ContentType": images.CONTENT_TYPES[kind]}
-        )
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=images.CONTENT_TYPES[kind],
+                IfNoneMatch="*",
+            )
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                raise
+            # another writer stored this job's result first: it is the same image
         return key
 
-    def _copy_from_bucket(self, job_id: str, url: str) -> str:
+    def _engine_result(self, url: str) -> bytes:
         parts = urlsplit(url)
         source_key = parts.path.lstrip("/")
         if parts.netloc != self.bucket or not source_key.startswith("engine/"):
-            raise ProviderBadResponse("the engine's result must be under engine/ in this bucket")
-        kind = self.require_image_object(source_key, "result_image")
-        key = result_key(job_id, kind)
-        self.s3.copy_object(
-            Bucket=self.bucket,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": source_key},
-            ContentType=images.CONTENT_TYPES[kind],
-            MetadataDirective="REPLACE",
-        )
-        return key
+            raise ResultUnavailable("the engine's result must be under engine/ in this bucket")
+        return self.get_bytes(source_key)
 
     def _download_image(self, url: str) -> bytes:
         limit = max_image_bytes()

@@ -24,9 +24,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from swapgate import access, config, notifications
 from swapgate.errors import InvalidRequest, NotFound, SwapgateError
-from swapgate.gateway import Gateway, ImageSource, SubmitRequest, indexes_in_range
+from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import Job, JobNotFound
-from swapgate.providers.base import FaceBoxes, Operation
+from swapgate.providers.base import FaceBoxes, Operation, check_indexes
 
 from api_models import JobView
 
@@ -202,7 +202,7 @@ def submit_idempotent(
 ) -> Job:
     """Submit a job; with an Idempotency-Key, a retry of the same request returns the first job."""
     if operation is Operation.MULTI_SWAP:
-        indexes_in_range(indexes, len(faces))
+        check_indexes(indexes, len(faces))
     request = SubmitRequest(
         operation=operation,
         source=source,

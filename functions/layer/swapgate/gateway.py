@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -335,12 +335,3 @@ def _count(metric_name: str, job: Job, outcome: str) -> None:
     with single_metric(name=metric_name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
         metric.add_dimension(name="provider", value=job.provider)
         metric.add_dimension(name="outcome", value=outcome)
-
-
-def indexes_in_range(indexes: Sequence[int], faces: int) -> None:
-    if len(indexes) != faces:
-        raise InvalidRequest("indexes must name one face index per face image", field="indexes")
-    if any(i < 0 for i in indexes):
-        raise InvalidRequest("indexes must be 0 or more", field="indexes")
-    if len(set(indexes)) != len(indexes):
-        raise InvalidRequest("indexes must not repeat", field="indexes")

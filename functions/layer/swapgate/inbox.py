@@ -36,10 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swapgate import config
 from swapgate.errors import InvalidRequest, SwapgateError
-from swapgate.gateway import Gateway, ImageSource, SubmitRequest, indexes_in_range
+from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import DEFAULT_RETENTION_DAYS, Job, JobStore, now_iso
 from swapgate.netsafety import check_url
-from swapgate.providers.base import Operation
+from swapgate.providers.base import Operation, check_indexes
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
@@ -452,7 +452,7 @@ class Inbox:
                 problem(exc, f"{prefix}webhook")
         if job.indexes is not None:
             try:
-                indexes_in_range(job.indexes, len(job.face_images or ()))
+                check_indexes(job.indexes, len(job.face_images or ()))
             except SwapgateError as exc:
                 problem(exc, f"{prefix}indexes")
         source = self._image(job.source_image, f"{prefix}source_image", problem)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from swapgate.errors import (
-    FaceIndexOutOfRange,
     InvalidRequest,
     ProviderBadResponse,
     ProviderJobFailed,
@@ -36,6 +35,7 @@ from swapgate.providers.base import (
     Provider,
     ProviderJob,
     ProviderState,
+    check_indexes,
 )
 from swapgate.providers.http import ProviderHttp, error_for, int_or_none, load_body, message_code
 
@@ -86,7 +86,7 @@ class AifaceswapProvider(Provider):
         webhook_url: str | None = None,
     ) -> ProviderJob:
         faces = list(faces)
-        indexes = _check_indexes(faces, indexes)
+        indexes = check_indexes(indexes, len(faces))
         face_urls = {face.url is not None for face in faces}
         if len(face_urls) > 1:
             raise InvalidRequest(
@@ -178,22 +178,6 @@ def _part(name: str, image: ImageInput) -> tuple[str, tuple[str | None, Any, str
     if image.url is not None:
         return (name, (None, image.url, None))
     return (name, (image.filename, image.data or b"", image.content_type))
-
-
-def _check_indexes(faces: list[ImageInput], indexes: Sequence[int]) -> list[int]:
-    if not faces:
-        raise InvalidRequest("at least one face image is required", field="faces")
-    indexes = list(indexes)
-    if len(indexes) != len(faces):
-        raise InvalidRequest("give one face index per face image", field="indexes")
-    for index in indexes:
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise InvalidRequest("face indexes are integers", field="indexes")
-        if index < 0:
-            raise FaceIndexOutOfRange("face indexes start at 0", field="indexes")
-    if len(set(indexes)) != len(indexes):
-        raise InvalidRequest("each face index may be given once", field="indexes")
-    return indexes
 
 
 def _is_box(box: Any) -> bool:

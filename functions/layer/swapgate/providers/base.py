@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from swapgate.errors import InvalidRequest, OperationNotSupported
+from swapgate.errors import FaceIndexOutOfRange, InvalidRequest, OperationNotSupported
 
 
 class ProviderState(StrEnum):
@@ -124,3 +124,21 @@ class Provider(ABC):
     @abstractmethod
     def parse_webhook(self, body: bytes | str | dict[str, Any]) -> ProviderJob:
         """Read a provider's webhook body into the normalised shape."""
+
+
+def check_indexes(indexes: Sequence[int], faces: int) -> list[int]:
+    """The face indexes of a multi-face swap, checked: one per face image, integers, 0 or more, none
+    repeated. (Whether an index names a face of the source only the provider can tell.)"""
+    if faces < 1:
+        raise InvalidRequest("at least one face image is required", field="faces")
+    indexes = list(indexes)
+    if len(indexes) != faces:
+        raise InvalidRequest("give one face index per face image", field="indexes")
+    for index in indexes:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidRequest("face indexes are integers", field="indexes")
+        if index < 0:
+            raise FaceIndexOutOfRange("face indexes start at 0", field="indexes")
+    if len(set(indexes)) != len(indexes):
+        raise InvalidRequest("each face index may be given once", field="indexes")
+    return indexes

@@ -40,7 +40,6 @@ import requests
 from swapgate import config
 from swapgate.engine.imageinfo import read_info
 from swapgate.errors import (
-    FaceIndexOutOfRange,
     ImageTooLarge,
     InvalidImage,
     InvalidRequest,
@@ -57,6 +56,7 @@ from swapgate.providers.base import (
     Provider,
     ProviderJob,
     ProviderState,
+    check_indexes,
 )
 from swapgate.providers.http import clean_message, load_body
 
@@ -184,7 +184,7 @@ class LocalProvider(Provider):
     ) -> ProviderJob:
         self._require_engine()
         faces = list(faces)
-        indexes = _check_indexes(faces, indexes)
+        indexes = check_indexes(indexes, len(faces))
         _check_input(source, "source_image", "source image")
         for n, face in enumerate(faces):
             _check_input(face, "face_image", f"face image {n}" if len(faces) > 1 else "face image")
@@ -435,22 +435,6 @@ def _check_webhook(url: str | None) -> str | None:
     if not url:
         return None
     return check_url(url, "webhook", resolve=False)
-
-
-def _check_indexes(faces: list[ImageInput], indexes: Sequence[int]) -> list[int]:
-    if not faces:
-        raise InvalidRequest("at least one face image is required", field="faces")
-    indexes = list(indexes)
-    if len(indexes) != len(faces):
-        raise InvalidRequest("give one face index per face image", field="indexes")
-    for index in indexes:
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise InvalidRequest("face indexes are integers", field="indexes")
-        if index < 0:
-            raise FaceIndexOutOfRange("face indexes start at 0", field="indexes")
-    if len(set(indexes)) != len(indexes):
-        raise InvalidRequest("each face index may be given once", field="indexes")
-    return indexes
 
 
 def _is_missing(exc: Exception) -> bool:

@@ -7,6 +7,8 @@ the first terminal word final, and a webhook for a finished job answers 200 and 
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -21,14 +23,11 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-_gateway: Gateway | None = None
 
 
+@cache  # one per execution environment, made on first use
 def gateway() -> Gateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = Gateway.from_env()
-    return _gateway
+    return Gateway.from_env()
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -8,6 +8,8 @@ queue takes it. Jobs that are gone and webhook URLs that are now refused are dro
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,14 +20,11 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_notifier: Notifier | None = None
 
 
+@cache  # one per execution environment, made on first use
 def notifier() -> Notifier:
-    global _notifier
-    if _notifier is None:
-        _notifier = Notifier.from_env()
-    return _notifier
+    return Notifier.from_env()
 
 
 def record_handler(record: SQSRecord) -> str | None:

@@ -10,6 +10,7 @@ only read.
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -18,14 +19,11 @@ from swapgate.gateway import Gateway
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-_gateway: Gateway | None = None
 
 
+@cache  # one per execution environment, made on first use
 def gateway() -> Gateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = Gateway.from_env()
-    return _gateway
+    return Gateway.from_env()
 
 
 def next_interval(interval: int, cap: int) -> int:

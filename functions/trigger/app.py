@@ -8,6 +8,8 @@ takes them after the last try.
 
 from __future__ import annotations
 
+from functools import cache
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,14 +21,11 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_inbox: Inbox | None = None
 
 
+@cache  # one per execution environment, made on first use
 def inbox() -> Inbox:
-    global _inbox
-    if _inbox is None:
-        _inbox = Inbox.from_env()
-    return _inbox
+    return Inbox.from_env()
 
 
 def record_handler(record: SQSRecord) -> list[dict]:

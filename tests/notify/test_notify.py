@@ -288,7 +288,7 @@ def test_example_event_file_runs_through_the_handler(stack, fake_aifaceswap, web
     event = json.loads((inbox_stack.EVENTS / "notify_sqs.json").read_text())
     event["Records"][0]["body"] = json.dumps({"job_id": job.id, "status": "succeeded"})
 
-    answer = stack.notify_module.handler(event, inbox_stack.LambdaContext())
+    answer = stack.notify_module.handler(event, inbox_stack.lambda_context())
 
     assert answer == {"batchItemFailures": []}
     (hook,) = webhook_receiver.wait_for(1)

@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import importlib.util
 import json
 import secrets
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
-import requests
 from moto import mock_aws
 
 from swapgate.gateway import Gateway
 from swapgate.providers import registry
 from swapgate_dev.fakes import WebhookReceiver
 from swapgate_dev.local.cfn import load_template
+from swapgate_dev.local.sqs import sqs_event
+from swapgate_dev.testing import api_event, lambda_context, load_function, proxy_answer
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -52,93 +48,9 @@ QUEUES = {  # logical id -> test queue name
 }
 
 
-def load_function(name: str) -> ModuleType:
-    """Import ``functions/<name>/app.py`` under a module name of its own (each function has an app.py)."""
-    folder = ROOT / "functions" / name
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    for module_name, module in list(sys.modules.items()):  # a fresh execution environment
-        if str(getattr(module, "__file__", "") or "").startswith(str(folder) + "/"):
-            del sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(f"swapgate_inbox_test_fn_{name}", folder / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class LambdaContext:
-    function_name = "test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:test"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def sqs_event(messages: list[dict], queue_arn: str) -> dict:
-    """A Lambda SQS event for messages as ``receive_message`` returned them."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes") or {}),
-                "messageAttributes": m.get("MessageAttributes") or {},
-                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
-def api_event(method: str, url: str, *, resource: str, headers=None, json_body=None, data=None) -> dict:
-    """An API Gateway REST proxy event for a request ``requests`` would send (JSON bodies only)."""
-    prepared = requests.Request(
-        method, "https://api.test" + url, headers=headers, json=json_body, data=data
-    ).prepare()
-    parts = urlsplit(prepared.url)
-    query = parse_qs(parts.query)
-    body = prepared.body or b""
-    if isinstance(body, bytes):
-        body = body.decode()
-    params = {
-        t.strip("{}"): p
-        for t, p in zip(resource.strip("/").split("/"), parts.path.strip("/").split("/"), strict=False)
-        if t.startswith("{")
-    }
-    return {
-        "resource": resource,
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": dict(prepared.headers),
-        "multiValueHeaders": {k: [v] for k, v in prepared.headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": params or None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": "/test" + parts.path,
-            "stage": "test",
-            "domainName": "api.test",
-            "requestId": uuid.uuid4().hex,
-            "identity": {"sourceIp": "203.0.113.9"},
-        },
-        "body": body or None,
-        "isBase64Encoded": False,
-    }
-
-
 def _answer(response: dict) -> tuple[int, Any]:
-    body = response.get("body") or ""
-    with contextlib.suppress(TypeError, ValueError):
-        body = json.loads(body)
-    return int(response["statusCode"]), body
+    answer = proxy_answer(response)
+    return answer.status, answer.body
 
 
 @dataclass
@@ -193,8 +105,8 @@ class Stack:
 
     def invoke(self, module: ModuleType, logical_id: str, messages: list[dict]) -> dict:
         """Invoke a handler with ``messages``; delete the records it did not report as failed."""
-        event = sqs_event(messages, self.queue_arns[logical_id])
-        response = module.handler(event, LambdaContext())
+        event = sqs_event(messages, self.queue_arns[logical_id], REGION)
+        response = module.handler(event, lambda_context())
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
@@ -244,7 +156,7 @@ class Stack:
             headers={"Content-Type": "application/json"},
             data=body,
         )
-        return _answer(self.callback_module.handler(event, LambdaContext()))
+        return _answer(self.callback_module.handler(event, lambda_context()))
 
     def deliver_callbacks(self, count: int, timeout: float = 10.0) -> list[tuple[int, Any]]:
         """Wait for ``count`` more provider webhooks and hand each to the callback function."""
@@ -258,7 +170,7 @@ class Stack:
         event = api_event(
             method, path, resource=resource or path, headers={"x-api-key": API_KEY}, json_body=json_body
         )
-        return _answer(self.api_module.handler(event, LambdaContext()))
+        return _answer(self.api_module.handler(event, lambda_context()))
 
     # --- records --------------------------------------------------------------------------------------
 

@@ -280,7 +280,7 @@ def test_example_event_sequencers_order_uploads(stack, fake_aifaceswap):
         stack.sqs.delete_message(
             QueueUrl=stack.queue_urls["InboxQueue"], ReceiptHandle=message["ReceiptHandle"]
         )
-    context = inbox_stack.LambdaContext()
+    context = inbox_stack.lambda_context()
     first = example_event("inbox/team+a/batch%281%29.json", etag, "0065A4F1B2C3D4E5F6")
 
     # the example file: the manifest event and an s3:TestEvent (ignored)

@@ -2,7 +2,8 @@
 
 ``load_function`` imports ``functions/<name>/app.py`` as a fresh execution environment,
 ``api_event`` builds the REST proxy event for a request as ``requests`` would send it, and
-``proxy_answer`` reads a proxy response back. SQS events come from ``swapgate_dev.local.sqs`` and the
+``proxy_answer`` reads a proxy response back; ``deploy_template`` creates the template's resources
+in moto and ``harness_environment`` is the functions' environment against the provider fakes. SQS events come from ``swapgate_dev.local.sqs`` and the
 context object from ``swapgate_dev.local.runtime``: the local stack and the tests build them alike.
 """
 
@@ -22,13 +23,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from swapgate_dev.local.provision import Deployment, deploy, plan
 from swapgate_dev.local.runtime import LambdaContext
+from swapgate_dev.local.sam import SamTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
-__all__ = ["ROOT", "Answer", "api_event", "lambda_context", "load_function", "proxy_answer"]
+__all__ = [
+    "ROOT",
+    "Answer",
+    "api_event",
+    "deploy_template",
+    "harness_environment",
+    "lambda_context",
+    "load_function",
+    "proxy_answer",
+]
 
 
 def load_function(name: str) -> ModuleType:
@@ -117,3 +129,38 @@ def proxy_answer(response: dict) -> Answer:
     with contextlib.suppress(TypeError, ValueError):
         body = json.loads(body)
     return Answer(int(response["statusCode"]), headers, body)
+
+
+def deploy_template(bucket: str, table: str) -> Deployment:
+    """Every resource of template.yaml, created in the active ``moto.mock_aws`` by the local stack's own
+    provisioning (key schema, TTL, lifecycle, the inbox notification, queues with their redrive
+    policies, the state machine): the tests run against what the template defines, not a copy."""
+    template = SamTemplate(ROOT / "template.yaml")
+    planned = plan(template, endpoint_url=None, physical_names={"Bucket": bucket, "JobsTable": table})
+    return deploy(planned)
+
+
+def harness_environment(
+    *, bucket: str, table: str, public_url: str, aifaceswap_url: str, ttapi_url: str, api_keys: str
+) -> dict[str, str]:
+    """The functions' environment in tests: moto credentials, the loopback fakes as providers (their
+    key is ``test-key``), provider callbacks to ``public_url``, and private URLs allowed."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "SWAPGATE_BUCKET": bucket,
+        "SWAPGATE_TABLE": table,
+        "SWAPGATE_API_KEYS": api_keys,
+        "SWAPGATE_SIGNING_SECRET": "test-signing-secret",
+        "SWAPGATE_ALLOW_PRIVATE_URLS": "1",
+        "SWAPGATE_PROVIDER": "aifaceswap",
+        "SWAPGATE_PUBLIC_URL": public_url,
+        "AIFACESWAP_API_KEY": "test-key",
+        "AIFACESWAP_BASE_URL": aifaceswap_url,
+        "TTAPI_API_KEY": "test-key",
+        "TTAPI_BASE_URL": ttapi_url,
+        "POWERTOOLS_METRICS_NAMESPACE": "SwapgateTest",
+        "POWERTOOLS_SERVICE_NAME": "swapgate",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }

@@ -16,8 +16,15 @@ from moto import mock_aws
 
 from swapgate.providers import registry
 from swapgate_dev.fakes import WebhookReceiver
-from swapgate_dev.local.cfn import load_template
-from swapgate_dev.testing import Answer, api_event, lambda_context, load_function, proxy_answer
+from swapgate_dev.testing import (
+    Answer,
+    api_event,
+    deploy_template,
+    harness_environment,
+    lambda_context,
+    load_function,
+    proxy_answer,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -85,53 +92,25 @@ class Deployment:
         return [item["Key"] for item in listing.get("Contents", [])]
 
 
-def create_resources_from_template() -> tuple[Any, Any]:
-    """The bucket and the table, with the properties template.yaml gives them."""
-    resources = load_template(ROOT / "template.yaml")["Resources"]
-    table_props = resources["JobsTable"]["Properties"]
-    dynamodb = boto3.resource("dynamodb")
-    table = dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=table_props["KeySchema"],
-        AttributeDefinitions=table_props["AttributeDefinitions"],
-        BillingMode=table_props["BillingMode"],
-    )
-    ttl = table_props["TimeToLiveSpecification"]
-    boto3.client("dynamodb").update_time_to_live(TableName=TABLE, TimeToLiveSpecification=ttl)
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    return s3, table
-
-
 @pytest.fixture
 def deployment(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Deployment]:
     with WebhookReceiver() as callbacks:
-        env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "SWAPGATE_BUCKET": BUCKET,
-            "SWAPGATE_TABLE": TABLE,
-            "SWAPGATE_API_KEYS": f"{API_KEY},{OTHER_API_KEY}",
-            "SWAPGATE_SIGNING_SECRET": "test-signing-secret",
-            "SWAPGATE_ALLOW_PRIVATE_URLS": "1",
-            "SWAPGATE_PROVIDER": "aifaceswap",
-            "SWAPGATE_PUBLIC_URL": callbacks.base_url,
-            "AIFACESWAP_API_KEY": "test-key",
-            "AIFACESWAP_BASE_URL": fake_aifaceswap.base_url,
-            "TTAPI_API_KEY": "test-key",
-            "TTAPI_BASE_URL": fake_ttapi.base_url,
-            "POWERTOOLS_METRICS_NAMESPACE": "SwapgateTest",
-            "POWERTOOLS_SERVICE_NAME": "swapgate",
-            "POWERTOOLS_TRACE_DISABLED": "1",
-        }
+        env = harness_environment(
+            bucket=BUCKET,
+            table=TABLE,
+            public_url=callbacks.base_url,
+            aifaceswap_url=fake_aifaceswap.base_url,
+            ttapi_url=fake_ttapi.base_url,
+            api_keys=f"{API_KEY},{OTHER_API_KEY}",
+        )
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         for name in ("SWAPGATE_STATE_MACHINE_ARN", "SWAPGATE_NOTIFY_QUEUE_URL", "AWS_ENDPOINT_URL"):
             monkeypatch.delenv(name, raising=False)
         registry.clear_cache()
         with mock_aws(config=MOTO_CONFIG):
-            s3, table = create_resources_from_template()
+            deploy_template(BUCKET, TABLE)
+            s3, table = boto3.client("s3"), boto3.resource("dynamodb").Table(TABLE)
             yield Deployment(
                 api_module=load_function("api"),
                 callback_module=load_function("callback"),

@@ -27,9 +27,15 @@ from moto import mock_aws
 from swapgate.gateway import Gateway
 from swapgate.providers import registry
 from swapgate_dev.fakes import WebhookReceiver
-from swapgate_dev.local.cfn import load_template
 from swapgate_dev.local.sqs import sqs_event
-from swapgate_dev.testing import api_event, lambda_context, load_function, proxy_answer
+from swapgate_dev.testing import (
+    api_event,
+    deploy_template,
+    harness_environment,
+    lambda_context,
+    load_function,
+    proxy_answer,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -40,12 +46,6 @@ BUCKET = "swapgate-test-bucket"
 TABLE = "swapgate-test-jobs"
 API_KEY = "client-key-1"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"swapgate-test-webhook-secret-32b").decode()
-QUEUES = {  # logical id -> test queue name
-    "InboxQueue": "swapgate-inbox",
-    "InboxDeadLetterQueue": "swapgate-inbox-dlq",
-    "NotifyQueue": "swapgate-notify",
-    "NotifyDeadLetterQueue": "swapgate-notify-dlq",
-}
 
 
 def _answer(response: dict) -> tuple[int, Any]:
@@ -136,7 +136,7 @@ class Stack:
         """Seconds until each in-flight message of the queue is visible again (read from moto)."""
         from moto.sqs.models import sqs_backends
 
-        queue = sqs_backends[ACCOUNT][REGION].get_queue(QUEUES[logical_id])
+        queue = sqs_backends[ACCOUNT][REGION].get_queue(self.queue_urls[logical_id].rsplit("/", 1)[1])
         now_ms = time.time() * 1000
         return [(m.visible_at - now_ms) / 1000 for m in queue._messages if m.visible_at > now_ms]
 
@@ -185,65 +185,19 @@ class Stack:
         return Gateway.from_env()
 
 
-def _create_queues(sqs: Any, resources: dict) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
-    urls, arns, redrive = {}, {}, {}
-    for logical_id in ("InboxDeadLetterQueue", "NotifyDeadLetterQueue", "InboxQueue", "NotifyQueue"):
-        props = resources[logical_id]["Properties"]
-        attributes = {}
-        if "VisibilityTimeout" in props:
-            attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
-        policy = props.get("RedrivePolicy")
-        if policy:
-            target = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            redrive[logical_id] = int(policy["maxReceiveCount"])
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": arns[target], "maxReceiveCount": str(policy["maxReceiveCount"])}
-            )
-        urls[logical_id] = sqs.create_queue(QueueName=QUEUES[logical_id], Attributes=attributes)["QueueUrl"]
-        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=urls[logical_id], AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-    return urls, arns, redrive
-
-
-def _configure_inbox_notifications(s3: Any, resources: dict, arns: dict[str, str]) -> None:
-    config = resources["Bucket"]["Properties"]["NotificationConfiguration"]
-    queue_configs = []
-    for entry in config["QueueConfigurations"]:
-        queue_configs.append(
-            {
-                "QueueArn": arns[entry["Queue"]["Fn::GetAtt"][0]],
-                "Events": [entry["Event"]],
-                "Filter": {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}},
-            }
-        )
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": queue_configs}
-    )
-
-
 @contextlib.contextmanager
 def running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
     with WebhookReceiver() as callbacks:
-        env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "SWAPGATE_BUCKET": BUCKET,
-            "SWAPGATE_TABLE": TABLE,
-            "SWAPGATE_API_KEYS": API_KEY,
+        env = harness_environment(
+            bucket=BUCKET,
+            table=TABLE,
+            public_url=callbacks.base_url,
+            aifaceswap_url=fake_aifaceswap.base_url,
+            ttapi_url=fake_ttapi.base_url,
+            api_keys=API_KEY,
+        ) | {
             "SWAPGATE_SIGNING_SECRET": "test-signing-secret-" + secrets.token_hex(8),
             "SWAPGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "SWAPGATE_ALLOW_PRIVATE_URLS": "1",
-            "SWAPGATE_PROVIDER": "aifaceswap",
-            "SWAPGATE_PUBLIC_URL": callbacks.base_url,
-            "AIFACESWAP_API_KEY": "test-key",
-            "AIFACESWAP_BASE_URL": fake_aifaceswap.base_url,
-            "TTAPI_API_KEY": "test-key",
-            "TTAPI_BASE_URL": fake_ttapi.base_url,
-            "POWERTOOLS_METRICS_NAMESPACE": "SwapgateTest",
-            "POWERTOOLS_SERVICE_NAME": "swapgate",
-            "POWERTOOLS_TRACE_DISABLED": "1",
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -251,19 +205,20 @@ def running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
             monkeypatch.delenv(name, raising=False)
         registry.clear_cache()
         with mock_aws():
-            resources = load_template(ROOT / "template.yaml")["Resources"]
-            table_props = resources["JobsTable"]["Properties"]
-            table = boto3.resource("dynamodb").create_table(
-                TableName=TABLE,
-                KeySchema=table_props["KeySchema"],
-                AttributeDefinitions=table_props["AttributeDefinitions"],
-                BillingMode=table_props["BillingMode"],
-            )
-            s3 = boto3.client("s3")
-            s3.create_bucket(Bucket=BUCKET)
-            sqs = boto3.client("sqs")
-            urls, arns, redrive = _create_queues(sqs, resources)
-            _configure_inbox_notifications(s3, resources, arns)
+            deployment = deploy_template(BUCKET, TABLE)
+            table = boto3.resource("dynamodb").Table(TABLE)
+            s3, sqs = boto3.client("s3"), boto3.client("sqs")
+            queues = ("InboxQueue", "InboxDeadLetterQueue", "NotifyQueue", "NotifyDeadLetterQueue")
+            urls = {logical_id: deployment.queue_urls[logical_id] for logical_id in queues}
+            arns = {logical_id: deployment.queue_arns[logical_id] for logical_id in queues}
+            redrive = {
+                logical_id: int(
+                    deployment.template.resources[logical_id]["Properties"]["RedrivePolicy"][
+                        "maxReceiveCount"
+                    ]
+                )
+                for logical_id in ("InboxQueue", "NotifyQueue")
+            }
             monkeypatch.setenv("SWAPGATE_NOTIFY_QUEUE_URL", urls["NotifyQueue"])
             yield Stack(
                 s3=s3,

@@ -10,7 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -122,21 +125,34 @@ def error_event_response(exc: SwapgateError, event: dict) -> dict:
     }
 
 
+BODY_FORMS = "a JSON object or multipart/form-data"
+
+
 def _validation_error(exc: RequestValidationError) -> Response:
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "header", "path")]
     # the field and any list positions; union member tags such as "str" are not part of the name
     field = "".join(location[:1]) + "".join(f"[{p}]" for p in location[1:] if p.isdigit())
     kind = first.get("type", "")
+    if not field or kind in ("json_invalid", "multipart_invalid"):  # the body as a whole
+        missing = kind == "missing"
+        message = f"a body is required: {BODY_FORMS}" if missing else f"the body must be {BODY_FORMS}"
+        return error_response(InvalidRequest(message, field="body"))
     if kind == "missing":
         message = f"{field} is required"
     elif kind == "extra_forbidden":
         message = f"{field} is not an accepted field"
-    elif kind in ("json_invalid", "multipart_invalid", "unsupported_content_type"):
-        field, message = "body", "the body must be JSON or multipart/form-data"
     else:
         message = f"{field}: {first.get('msg', 'invalid value')}"
-    return error_response(InvalidRequest(message, field=field or "body"))
+    return error_response(InvalidRequest(message, field=field))
+
+
+def check_body_framing(event: dict) -> None:
+    """Refuse a multipart body without a boundary before anything tries to parse it."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type") or ""
+    if content_type.lower().startswith("multipart/") and "boundary=" not in content_type:
+        raise InvalidRequest("a multipart/form-data body needs a boundary in its Content-Type", field="body")
 
 
 def install_error_handlers(app: Any) -> None:
@@ -150,6 +166,14 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return _validation_error(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: Exception) -> Response:
+        return error_response(
+            InvalidRequest(
+                f"the body must be {BODY_FORMS}", field="body", code="unsupported_media_type", status=415
+            )
+        )
 
     @app.exception_handler(IdempotencyValidationError)
     def _reused(exc: Exception) -> Response:

@@ -29,6 +29,7 @@ from api_support import (
     IDEMPOTENCY,
     accepted,
     authorize,
+    check_body_framing,
     error_event_response,
     extract_faces,
     gateway,
@@ -129,6 +130,7 @@ app.include_router(compat_router)
 def handler(event: dict, context: object) -> dict:
     try:
         owner = authorize(event)
+        check_body_framing(event)
     except SwapgateError as exc:
         return error_event_response(exc, event)
     app.append_context(owner=owner)

@@ -268,3 +268,27 @@ def test_rate_limit_per_key(deployment, monkeypatch, fake_aifaceswap):
     assert (
         deployment.api("GET", "/v1/swaps/job_x", resource="/v1/swaps/{id}", key=OTHER_API_KEY).status == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        ("[]", "application/json", 400, "the body must be a JSON object or multipart/form-data"),
+        ("123", "application/json", 400, "the body must be a JSON object or multipart/form-data"),
+        ("null", "application/json", 400, "a body is required: a JSON object or multipart/form-data"),
+        ("hello", "text/plain", 415, "the body must be a JSON object or multipart/form-data"),
+        (
+            "hello",
+            "multipart/form-data",
+            400,
+            "a multipart/form-data body needs a boundary in its Content-Type",
+        ),
+    ],
+)
+def test_bodies_that_are_not_an_object_are_4xx_naming_the_body(
+    deployment, body, content_type, status, message
+):
+    answer = deployment.api("POST", "/v1/swaps", data=body, headers={"Content-Type": content_type})
+    assert answer.status == status
+    assert answer.body["error"]["field"] == "body"
+    assert answer.body["error"]["message"] == message

@@ -1,7 +1,7 @@
 """The poller's task (invoked by the Step Functions state machine in ``infra/poller.asl.json``).
 
 Input: ``{"action": "poll" | "time_out", "job_id", "interval_seconds", "max_interval_seconds",
-"deadline"}``. For ``poll`` it answers the same keys plus ``status``, ``terminal``, ``expired`` and the
+"deadline", "deadline_at"}``. For ``poll`` it answers the same keys plus ``status``, ``terminal``, ``expired`` and the
 next, grown and capped, ``interval_seconds``. Providers that can fetch (TTAPI, local) are asked and a
 terminal answer finishes the job through the same path as a webhook; for the others the job record is
 only read.
@@ -52,4 +52,6 @@ def handler(event: dict, context: object) -> dict:
         "interval_seconds": next_interval(interval, cap),
         "max_interval_seconds": cap,
         "deadline": deadline,
+        # passed through for the machine's check after a failed poll; .get: events from before it existed
+        "deadline_at": event.get("deadline_at"),
     }

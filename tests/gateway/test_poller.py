@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from swapgate_dev.local.cfn import load_template
@@ -175,3 +176,45 @@ def test_cancel_stops_the_poller(deployment, poller, fake_aifaceswap, monkeypatc
     execution = _wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "ABORTED"
     assert poller.invocations == []
+
+
+def test_poll_handler_failing_past_its_retries_then_the_job_still_ends(deployment, poller, fake_ttapi):
+    """DynamoDB throttles the poll function's reads for its first 3 invocations (the first poll and both
+    of its retries): the Catch sends the execution through AfterPollError (deadline far away) back to
+    WaitAgain and Poll, and the job, whose webhook is lost, still ends succeeded through fetch."""
+    throttled: list[str] = []
+
+    def throttle(params, **_):
+        if len(throttled) < 3:
+            throttled.append(json.loads(params["body"])["Key"]["id"]["S"])
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}},
+                "GetItem",
+            )
+
+    # The poll function's own DynamoDB client (one per execution environment); the API's is another.
+    client = deployment.poll_module.gateway().store.table.meta.client
+    client.meta.events.register("before-call.dynamodb.GetItem", throttle)
+    fake_ttapi.inject("no_webhook", delay=0.5)
+    job = _submit(deployment, fake_ttapi, "ttapi")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "SUCCEEDED"
+    assert throttled == [job["id"]] * 3
+
+    history = poller.sfn.get_execution_history(executionArn=job["execution_arn"])["events"]
+    failures = [event for event in history if event["type"] == "LambdaFunctionFailed"]
+    assert len(failures) == 3
+    assert failures[-1]["lambdaFunctionFailedEventDetails"]["error"] == "ClientError"
+    entered = [
+        event["stateEnteredEventDetails"]["name"] for event in history if "stateEnteredEventDetails" in event
+    ]
+    assert entered[:4] == ["InitialWait", "Poll", "AfterPollError", "WaitAgain"]
+    assert entered[-2:] == ["IsDone", "Done"]
+    polls = [event for event in poller.invocations if event["action"] == "poll"]
+    assert polls[0]["deadline_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(polls[0]["deadline"]))
+    assert all(poll == polls[0] for poll in polls)  # intervals are 0: every poll sends the same contract
+    fetches = [r for r in fake_ttapi.requests if r.path == "/insightFace/v1/fetch"]
+    assert len(fetches) == len(polls) - 3  # the throttled polls never reached the provider
+    record = deployment.job(job["id"])
+    assert record["status"] == "succeeded"
+    assert deployment.keys("results/") == [f"results/{job['id']}.png"]

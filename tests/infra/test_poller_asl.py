@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -42,9 +43,16 @@ def definition() -> dict:
 def test_comment_states_the_contract(definition):
     comment = definition["Comment"]
     assert "safety net" in comment
-    for word in ("job_id", "initial_seconds", "interval_seconds", "max_interval_seconds", "deadline"):
+    for word in (
+        "job_id",
+        "initial_seconds",
+        "interval_seconds",
+        "max_interval_seconds",
+        "deadline",
+        "deadline_at",
+    ):
         assert word in comment
-    for word in ("status", "terminal", "expired", "time_out"):
+    for word in ("status", "terminal", "expired", "time_out", "poll_error", "AfterPollError"):
         assert word in comment
     assert "Poller contract" in (ROOT / "docs" / "ARCHITECTURE.md").read_text()
 
@@ -52,7 +60,16 @@ def test_comment_states_the_contract(definition):
 def test_states_and_transitions(definition):
     states = definition["States"]
     assert definition["StartAt"] == "InitialWait"
-    assert set(states) == {"InitialWait", "Poll", "IsDone", "WaitAgain", "MarkTimedOut", "TimedOut", "Done"}
+    assert set(states) == {
+        "InitialWait",
+        "Poll",
+        "IsDone",
+        "WaitAgain",
+        "AfterPollError",
+        "MarkTimedOut",
+        "TimedOut",
+        "Done",
+    }
     assert states["InitialWait"] == {
         "Type": "Wait",
         "SecondsPath": "$.initial_seconds",
@@ -68,11 +85,29 @@ def test_states_and_transitions(definition):
         "interval_seconds.$": "$.interval_seconds",
         "max_interval_seconds.$": "$.max_interval_seconds",
         "deadline.$": "$.deadline",
+        "deadline_at.$": "$.deadline_at",
     }
     assert poll["Next"] == "IsDone"
     # The function's answer replaces the state: nothing may narrow or redirect it.
-    for key in ("ResultPath", "OutputPath", "ResultSelector", "InputPath", "Catch"):
+    for key in ("ResultPath", "OutputPath", "ResultSelector", "InputPath"):
         assert key not in poll
+    # A poll that still fails after its retries keeps the state (the error goes beside it) and is judged
+    # against the deadline, so the execution never fails with the job still running.
+    assert poll["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.poll_error", "Next": "AfterPollError"}
+    ]
+    assert states["AfterPollError"] == {
+        "Type": "Choice",
+        "Comment": states["AfterPollError"].get("Comment"),
+        "Choices": [
+            {
+                "Variable": "$$.State.EnteredTime",
+                "StringGreaterThanEqualsPath": "$.deadline_at",
+                "Next": "MarkTimedOut",
+            }
+        ],
+        "Default": "WaitAgain",
+    }
 
     is_done = states["IsDone"]
     assert is_done["Type"] == "Choice"
@@ -96,7 +131,7 @@ def test_states_and_transitions(definition):
 @pytest.mark.parametrize("state", ["Poll", "MarkTimedOut"])
 def test_lambda_errors_are_retried_with_backoff(definition, state):
     (retry,) = definition["States"][state]["Retry"]
-    assert retry == {"ErrorEquals": LAMBDA_ERRORS, "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 4}
+    assert retry == {"ErrorEquals": LAMBDA_ERRORS, "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 2}
 
 
 def test_every_state_is_reachable_and_every_target_exists(definition):
@@ -105,6 +140,7 @@ def test_every_state_is_reachable_and_every_target_exists(definition):
     def targets(state: dict) -> set[str]:
         found = {state[key] for key in ("Next", "Default") if key in state}
         found |= {choice["Next"] for choice in state.get("Choices", [])}
+        found |= {catch["Next"] for catch in state.get("Catch", [])}
         return found
 
     for name, state in states.items():
@@ -147,6 +183,11 @@ def lambda_calls(monkeypatch) -> Iterator[tuple[list[dict], Callable[[Script], N
         yield calls, script.append
 
 
+def iso(epoch: int) -> str:
+    """``deadline_at`` as submit writes it."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def run(job_id: str, **overrides) -> dict:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     definition = ASL.read_text().replace("${PollFunctionArn}", POLL_ARN)
@@ -161,6 +202,7 @@ def run(job_id: str, **overrides) -> dict:
         "deadline": int(time.time()) + 3600,
         **overrides,
     }
+    execution_input.setdefault("deadline_at", iso(execution_input["deadline"]))
     execution = sfn.start_execution(stateMachineArn=machine, name=job_id, input=json.dumps(execution_input))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -169,6 +211,14 @@ def run(job_id: str, **overrides) -> dict:
             history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
             described["entered"] = [
                 event["stateEnteredEventDetails"]["name"]
+                for event in history
+                if "stateEnteredEventDetails" in event
+            ]
+            described["inputs"] = [  # (state, its input) in the order they were entered
+                (
+                    event["stateEnteredEventDetails"]["name"],
+                    json.loads(event["stateEnteredEventDetails"]["input"]),
+                )
                 for event in history
                 if "stateEnteredEventDetails" in event
             ]
@@ -186,6 +236,7 @@ def answer(event: dict, status: str, *, terminal: bool = False, expired: bool = 
         "interval_seconds": event["interval_seconds"],
         "max_interval_seconds": event["max_interval_seconds"],
         "deadline": event["deadline"],
+        "deadline_at": event["deadline_at"],
     }
 
 
@@ -206,6 +257,7 @@ def test_pending_pending_then_terminal_succeeds(lambda_calls):
         "interval_seconds": 0,
         "max_interval_seconds": 0,
         "deadline": 4102444800,
+        "deadline_at": "2100-01-01T00:00:00Z",
     }
     assert json.loads(result["output"])["status"] == "succeeded"
     assert result["entered"] == [
@@ -253,7 +305,7 @@ def test_deadline_marks_the_job_timed_out_and_fails(lambda_calls):
 
 
 def test_a_failing_poll_is_retried(lambda_calls):
-    """One unhandled error: retried after IntervalSeconds (2 s), then the job ends."""
+    """One unhandled error: retried after IntervalSeconds (1 s), then the job ends."""
     calls, set_script = lambda_calls
 
     def script(event: dict) -> dict:
@@ -267,3 +319,54 @@ def test_a_failing_poll_is_retried(lambda_calls):
     assert len(calls) == 2
     assert calls[0] == calls[1]
     assert result["entered"] == ["InitialWait", "Poll", "IsDone", "Done"]
+
+
+def test_a_poll_failing_past_its_retries_before_the_deadline_polls_again(lambda_calls):
+    """Every attempt of the first poll fails (1 + 2 retries): caught, the deadline is an hour away, so
+    the machine waits and polls again; the function has recovered and the job ends."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if len(calls) <= 3:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return answer(event, "succeeded", terminal=True)
+
+    set_script(script)
+    result = run("job-throttled")
+    assert result["status"] == "SUCCEEDED"
+    assert result["entered"] == [
+        "InitialWait",
+        "Poll",
+        "AfterPollError",
+        "WaitAgain",
+        "Poll",
+        "IsDone",
+        "Done",
+    ]
+    assert len(calls) == 4
+    assert calls[0] == calls[1] == calls[2] == calls[3]  # the retry and the new poll send the same contract
+    assert "poll_error" not in calls[3]
+    _, after_error = result["inputs"][2]
+    assert after_error["poll_error"]["Error"] == "RuntimeError"
+    assert "ProvisionedThroughputExceededException" in after_error["poll_error"]["Cause"]
+    kept = {key: after_error[key] for key in calls[0] if key != "action"}
+    assert kept == {key: value for key, value in calls[0].items() if key != "action"}
+    assert json.loads(result["output"])["status"] == "succeeded"
+
+
+def test_a_poll_failing_past_its_retries_after_the_deadline_times_the_job_out(lambda_calls):
+    """The same failures once the deadline (a second ago) has passed: the job is marked timed_out."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if event["action"] == "time_out":
+            return {"job_id": event["job_id"], "status": "timed_out", "terminal": True, "expired": True}
+        raise RuntimeError("poll handler bug")
+
+    set_script(script)
+    result = run("job-broken", deadline=int(time.time()) - 1)
+    assert result["status"] == "FAILED"
+    assert result["error"] == "JobTimedOut"
+    assert result["entered"] == ["InitialWait", "Poll", "AfterPollError", "MarkTimedOut", "TimedOut"]
+    assert [call["action"] for call in calls] == ["poll", "poll", "poll", "time_out"]
+    assert calls[-1] == {"action": "time_out", "job_id": "job-broken"}

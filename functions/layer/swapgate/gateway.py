@@ -201,6 +201,7 @@ class Gateway:
         if not (self.sfn and self.state_machine_arn):
             return
         settings = self.poll
+        deadline = int(time.time()) + settings.timeout_seconds
         execution = self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=job.id,
@@ -210,7 +211,9 @@ class Gateway:
                     "initial_seconds": settings.initial_seconds,
                     "interval_seconds": settings.interval_seconds,
                     "max_interval_seconds": settings.max_interval_seconds,
-                    "deadline": int(time.time()) + settings.timeout_seconds,
+                    "deadline": deadline,
+                    # the same deadline for the machine's own check after a failed poll (AfterPollError)
+                    "deadline_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(deadline)),
                 }
             ),
         )

@@ -97,7 +97,9 @@ def test_pending_pending_then_success_through_fetch(deployment, poller, fake_tta
     polls = [event for event in poller.invocations if event["action"] == "poll"]
     assert len(polls) >= 3  # pending, pending, ..., success
     fetches = [r for r in fake_ttapi.requests if r.path == "/insightFace/v1/fetch"]
-    assert len(fetches) == len(polls)
+    # with 0 s waits the first poll can run before submit has recorded the provider's job id; that
+    # poll only reads the record. Every later one asks the provider.
+    assert len(polls) - 1 <= len(fetches) <= len(polls)
     record = deployment.job(job["id"])
     assert record["status"] == "succeeded"
     assert deployment.keys("results/") == [f"results/{job['id']}.png"]

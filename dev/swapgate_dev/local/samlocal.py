@@ -20,6 +20,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +82,7 @@ POLL_EVENTS = {
         "interval_seconds": 30,
         "max_interval_seconds": 300,
         "deadline": FIXED_EPOCH_MS // 1000 + 1800,
+        "deadline_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(FIXED_EPOCH_MS // 1000 + 1800)),
     },
     "poll_time_out.json": {"action": "time_out", "job_id": JOB_ID},
 }

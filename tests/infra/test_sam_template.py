@@ -48,6 +48,12 @@ GLOBAL_ENV = {
     "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
     "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
     "SWAPGATE_RETENTION_DAYS": {"Ref": "ResultRetentionDays"},
+    # empty on AWS (secrets come from SSM): declared so that `sam local --env-vars` can set them
+    "SWAPGATE_API_KEYS": "",
+    "SWAPGATE_SIGNING_SECRET": "",
+    "SWAPGATE_WEBHOOK_SECRET": "",
+    "AIFACESWAP_API_KEY": "",
+    "TTAPI_API_KEY": "",
 }
 
 # `<NAME>_PARAM` env var -> the template parameter holding the SSM parameter name.

@@ -71,7 +71,9 @@ class Deployment:
     def deliver_callbacks(self, count: int, timeout: float = 10.0) -> list[Answer]:
         """Wait for ``count`` more provider webhooks on the loopback receiver and hand each to the callback
         function exactly as API Gateway would."""
-        received = self.callbacks.wait_for(self.delivered + count, timeout=timeout)[self.delivered :]
+        received = self.callbacks.wait_for(self.delivered + count, timeout=timeout)[
+            self.delivered : self.delivered + count
+        ]
         self.delivered += count
         return [self.callback(hook.path, hook.body) for hook in received]
 

@@ -160,7 +160,9 @@ class Stack:
 
     def deliver_callbacks(self, count: int, timeout: float = 10.0) -> list[tuple[int, Any]]:
         """Wait for ``count`` more provider webhooks and hand each to the callback function."""
-        received = self.callbacks.wait_for(self.delivered + count, timeout=timeout)[self.delivered :]
+        received = self.callbacks.wait_for(self.delivered + count, timeout=timeout)[
+            self.delivered : self.delivered + count
+        ]
         self.delivered += count
         return [self.callback(hook.path, hook.body) for hook in received]
 

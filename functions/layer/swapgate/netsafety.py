@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
 
 from swapgate.config import allow_private_urls
-from swapgate.errors import InvalidRequest
+from swapgate.errors import ImageTooLarge, InvalidRequest
 
 
 def _is_public(address: str) -> bool:
@@ -56,3 +59,51 @@ def check_url(url: str, field: str, *, resolve: bool = True) -> str:
         if not infos or not all(_is_public(info[4][0]) for info in infos):
             raise InvalidRequest(f"{field} points to a private or loopback address", field=field)
     return url
+
+
+DOWNLOAD_TIMEOUT = (3.05, 30)
+MAX_REDIRECTS = 3
+
+
+class DownloadFailed(Exception):
+    """A download did not give the image: ``reason`` completes "the <what> ...", ``retryable`` says
+    whether trying later may work (no answer, or a 5xx)."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+def download(url: str, *, field: str, what: str, session: Any, limit: int) -> bytes:
+    """GET a public URL, every redirect re-checked with ``check_url``, refusing more than ``limit`` bytes.
+
+    Raises InvalidRequest (a refused URL), ImageTooLarge, or DownloadFailed.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        check_url(url, field)
+        try:
+            response = session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise DownloadFailed("could not be downloaded", retryable=True) from exc
+        with response:
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("location", ""))
+                continue
+            if response.status_code != 200:
+                status = response.status_code
+                raise DownloadFailed(f"could not be downloaded (HTTP {status})", retryable=status >= 500)
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise ImageTooLarge(f"{what} is larger than {limit} bytes", field=field)
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ImageTooLarge(f"{what} is larger than {limit} bytes", field=field)
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                raise DownloadFailed("could not be downloaded", retryable=True) from exc
+            return b"".join(chunks)
+    raise DownloadFailed("URL redirects too often", retryable=False)

@@ -9,17 +9,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from swapgate import config, images
 from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBusy, ProviderError
-from swapgate.netsafety import check_url
+from swapgate.netsafety import DownloadFailed, download
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
-DOWNLOAD_TIMEOUT = (3.05, 30)
-MAX_REDIRECTS = 3
 UPLOAD_REFERENCE_PREFIX = "upload://"
 PRESIGNED_GET_SECONDS = 3600
 PRESIGNED_POST_SECONDS = 900
@@ -162,29 +160,9 @@ class Storage:
         return self.get_bytes(source_key)
 
     def _download_image(self, url: str) -> bytes:
-        limit = max_image_bytes()
-        for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, "result_image")
-            try:
-                response = _http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False)
-            except requests.RequestException as exc:
-                raise ProviderBusy("the provider's result could not be downloaded") from exc
-            with response:
-                if response.is_redirect:
-                    url = urljoin(url, response.headers.get("location", ""))
-                    continue
-                if response.status_code >= 500:
-                    raise ProviderBusy(f"the provider's result answered HTTP {response.status_code}")
-                if response.status_code != 200:
-                    raise ResultUnavailable(f"the provider's result answered HTTP {response.status_code}")
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
-                chunks, size = [], 0
-                for chunk in response.iter_content(64 * 1024):
-                    size += len(chunk)
-                    if size > limit:
-                        raise ImageTooLarge(f"the provider's result is larger than {limit} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        raise ResultUnavailable("the provider's result URL redirects too often")
+        what = "the provider's result"
+        try:
+            return download(url, field="result_image", what=what, session=_http, limit=max_image_bytes())
+        except DownloadFailed as exc:
+            error = ProviderBusy if exc.retryable else ResultUnavailable
+            raise error(f"{what} {exc.reason}") from exc

@@ -33,14 +33,12 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import requests
 
-from swapgate import config
+from swapgate import config, images
 from swapgate.engine.imageinfo import read_info
 from swapgate.errors import (
-    ImageTooLarge,
     InvalidImage,
     InvalidRequest,
     ProviderBadResponse,
@@ -48,7 +46,7 @@ from swapgate.errors import (
     ProviderNotConfigured,
     SwapgateError,
 )
-from swapgate.netsafety import check_url
+from swapgate.netsafety import DownloadFailed, check_url, download
 from swapgate.providers.base import (
     FaceBoxes,
     ImageInput,
@@ -59,28 +57,20 @@ from swapgate.providers.base import (
     check_indexes,
 )
 from swapgate.providers.http import clean_message, load_body
+from swapgate.storage import max_image_bytes
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "engine/"
 JOB_ID_RE = re.compile(r"^local-[0-9a-f]{32}$")
 MAX_WORKERS = 2
-DOWNLOAD_TIMEOUT = (3.05, 30)
-DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_REDIRECTS = 3
 WEBHOOK_TIMEOUT = 10
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_BACKOFF = 0.5  # seconds before the 2nd attempt; doubled for the 3rd
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
-EXTENSIONS = {"png": "png", "jpeg": "jpg"}
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _max_image_bytes() -> int:
-    return int(config.env("SWAPGATE_MAX_IMAGE_BYTES") or DEFAULT_MAX_IMAGE_BYTES)
 
 
 def engine_available() -> bool:
@@ -283,8 +273,10 @@ class LocalProvider(Provider):
             else:
                 result = self.engine.multi_swap(source_bytes, face_bytes, indexes)
             kind = "jpeg" if result[:3] == b"\xff\xd8\xff" else "png"
-            key = f"{KEY_PREFIX}{job_id}.{EXTENSIONS[kind]}"
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=result, ContentType=CONTENT_TYPES[kind])
+            key = f"{KEY_PREFIX}{job_id}.{images.EXTENSIONS[kind]}"
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=result, ContentType=images.CONTENT_TYPES[kind]
+            )
             state = {
                 **state,
                 "state": ProviderState.SUCCEEDED.value,
@@ -387,36 +379,12 @@ class LocalProvider(Provider):
         """The image's bytes: as given, or downloaded from its URL (checked, size-capped)."""
         if image.data is not None:
             return image.data
-        url = image.url or ""
-        limit = _max_image_bytes()
-        for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, field)
-            try:
-                response = self.http.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False)
-            except requests.RequestException as exc:
-                raise InvalidImage(f"the {what} could not be downloaded", field=field) from exc
-            with response:
-                if response.is_redirect:
-                    url = urljoin(url, response.headers.get("location", ""))
-                    continue
-                if response.status_code != 200:
-                    raise InvalidImage(
-                        f"the {what} could not be downloaded (HTTP {response.status_code})", field=field
-                    )
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise ImageTooLarge(f"the {what} is larger than {limit} bytes", field=field)
-                chunks, size = [], 0
-                try:
-                    for chunk in response.iter_content(64 * 1024):
-                        size += len(chunk)
-                        if size > limit:
-                            raise ImageTooLarge(f"the {what} is larger than {limit} bytes", field=field)
-                        chunks.append(chunk)
-                except requests.RequestException as exc:
-                    raise InvalidImage(f"the {what} could not be downloaded", field=field) from exc
-                return b"".join(chunks)
-        raise InvalidImage(f"the {what} URL redirects too often", field=field)
+        try:
+            return download(
+                image.url or "", field=field, what=f"the {what}", session=self.http, limit=max_image_bytes()
+            )
+        except DownloadFailed as exc:
+            raise InvalidImage(f"the {what} {exc.reason}", field=field) from exc
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from swapgate import access, config, notifications
-from swapgate.errors import InvalidRequest, NotFound, SwapgateError
+from swapgate.errors import InvalidRequest, NotFound, SwapgateError, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import Job, JobNotFound
 from swapgate.providers.base import FaceBoxes, Operation, check_indexes
@@ -138,13 +138,7 @@ def _validation_error(exc: RequestValidationError) -> Response:
         missing = kind == "missing"
         message = f"a body is required: {BODY_FORMS}" if missing else f"the body must be {BODY_FORMS}"
         return error_response(InvalidRequest(message, field="body"))
-    if kind == "missing":
-        message = f"{field} is required"
-    elif kind == "extra_forbidden":
-        message = f"{field} is not an accepted field"
-    else:
-        message = f"{field}: {first.get('msg', 'invalid value')}"
-    return error_response(InvalidRequest(message, field=field))
+    return error_response(InvalidRequest(field_problem(kind, field, first.get("msg", "")), field=field))
 
 
 def check_body_framing(event: dict) -> None:

@@ -176,3 +176,12 @@ class ProviderBadResponse(ProviderError):
     code = "provider_bad_response"
     status = 502
     retryable = True
+
+
+def field_problem(kind: str, field: str, detail: str) -> str:
+    """The message for one pydantic validation error (``kind`` is its ``type``) on ``field``."""
+    if kind == "missing":
+        return f"{field} is required"
+    if kind == "extra_forbidden":
+        return f"{field} is not an accepted field"
+    return f"{field}: {detail or 'invalid value'}"

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swapgate import config
-from swapgate.errors import InvalidRequest, SwapgateError
+from swapgate.errors import InvalidRequest, SwapgateError, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import DEFAULT_RETENTION_DAYS, Job, JobStore, now_iso
 from swapgate.netsafety import check_url
@@ -141,13 +141,7 @@ def _shape_problems(error: ValidationError, prefix: str, index: int) -> list[Pro
     problems = []
     for item in error.errors():
         name = _field_path(prefix, tuple(item.get("loc", ())))
-        kind = item.get("type", "")
-        if kind == "missing":
-            message = f"{name} is required"
-        elif kind == "extra_forbidden":
-            message = f"{name} is not an accepted field"
-        else:
-            message = f"{name}: {item.get('msg', 'invalid value')}"
+        message = field_problem(item.get("type", ""), name, item.get("msg", ""))
         problems.append(Problem(message, field=name or None, job=index))
     return problems
 

@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-import swapgate_tests_inbox_stack as inbox_stack
 from standardwebhooks.webhooks import Webhook
 
 from swapgate.errors import InvalidRequest
@@ -22,6 +21,7 @@ from swapgate.notifications import DeliveryFailed, deliver
 from swapgate.providers.base import Operation
 from swapgate.signing import WebhookVerificationError, verify_webhook
 from swapgate.storage import Storage
+from swapgate_dev import inbox_stack
 
 SECRET = inbox_stack.WEBHOOK_SECRET
 

@@ -9,12 +9,12 @@ import json
 import time
 
 import pytest
-import swapgate_tests_inbox_stack as inbox_stack
 
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.inbox import LEASE_SECONDS, record_id
 from swapgate.providers.base import Operation
 from swapgate.signing import verify_webhook
+from swapgate_dev import inbox_stack
 
 FACESWAP = "/api/aifaceswap/v1/faceswap"
 MULTI = "/api/aifaceswap/v1/multi_faceswap"

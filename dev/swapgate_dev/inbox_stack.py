@@ -1,4 +1,5 @@
-"""A moto-backed deployment for the trigger and notify functions (shared by tests/trigger and tests/notify).
+"""A moto-backed deployment for the trigger and notify functions (tests/trigger and tests/notify use its
+``stack`` fixture, registered as a pytest plugin in tests/conftest.py).
 
 Built from template.yaml's own properties: the jobs table (key schema, TTL), the bucket with its
 ``inbox/`` notification to the inbox queue (moto delivers real S3 events to it), and both queues with
@@ -17,11 +18,11 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from swapgate.gateway import Gateway
@@ -29,6 +30,7 @@ from swapgate.providers import registry
 from swapgate_dev.fakes import WebhookReceiver
 from swapgate_dev.local.sqs import sqs_event
 from swapgate_dev.testing import (
+    ROOT,
     api_event,
     deploy_template,
     harness_environment,
@@ -37,7 +39,6 @@ from swapgate_dev.testing import (
     proxy_answer,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "tests" / "fixtures" / "faces"
 EVENTS = ROOT / "tests" / "events"
 ACCOUNT = "123456789012"
@@ -235,3 +236,10 @@ def running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
                 redrive=redrive,
             )
         registry.clear_cache()
+
+
+@pytest.fixture
+def stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
+    """The trigger/notify deployment with the provider fakes behind it."""
+    with running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) as running:
+        yield running

@@ -26,6 +26,7 @@ from swapgate.errors import (
 from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected, new_job_id
 from swapgate.netsafety import check_url
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
+from swapgate.providers.registry import get_provider, providers_supporting
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
@@ -81,18 +82,6 @@ class PollSettings:
         )
 
 
-def _default_provider_factory(name: str | None) -> Provider:
-    from swapgate.providers.registry import get_provider
-
-    return get_provider(name)
-
-
-def _providers_supporting(operation: Operation) -> list[str]:
-    from swapgate.providers.registry import providers_supporting
-
-    return list(providers_supporting(operation))
-
-
 @dataclass
 class Gateway:
     store: JobStore
@@ -101,7 +90,7 @@ class Gateway:
     sqs: Any = None
     state_machine_arn: str | None = None
     notify_queue_url: str | None = None
-    provider_factory: Callable[[str | None], Provider] = _default_provider_factory
+    provider_factory: Callable[[str | None], Provider] = get_provider
     poll: PollSettings = field(default_factory=PollSettings.from_env)
 
     @classmethod
@@ -124,7 +113,7 @@ class Gateway:
     def provider_for(self, name: str | None, operation: Operation) -> Provider:
         provider = self.provider_factory(name)
         if not provider.supports(operation):
-            able = [n for n in _providers_supporting(operation) if n != provider.name]
+            able = [n for n in providers_supporting(operation) if n != provider.name]
             raise OperationNotSupported(
                 f"provider {provider.name!r} cannot do {operation.value}; "
                 f"providers that can: {', '.join(able) or 'none'}",

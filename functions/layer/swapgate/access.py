@@ -12,7 +12,7 @@ import hmac
 import time
 from typing import Any
 
-from swapgate import config
+from swapgate import config, keys
 from swapgate.errors import SwapgateError
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 120
@@ -78,7 +78,7 @@ class RateLimiter:
         window = int(now // 60)
         try:
             self.table.update_item(
-                Key={"id": f"ratelimit#{owner}#{window}"},
+                Key=keys.item_key(keys.rate_limit_id(owner, window)),
                 UpdateExpression="ADD hits :one SET expires_at = :expires",
                 ConditionExpression="attribute_not_exists(hits) OR hits < :limit",
                 ExpressionAttributeValues={

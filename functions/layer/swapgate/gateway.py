@@ -23,7 +23,8 @@ from swapgate.errors import (
     ProviderJobNotFound,
     SwapgateError,
 )
-from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected, new_job_id
+from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected
+from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
 from swapgate.providers.registry import get_provider, providers_supporting

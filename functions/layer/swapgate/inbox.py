@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from swapgate import config
 from swapgate.errors import InvalidRequest, SwapgateError, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
-from swapgate.jobs import DEFAULT_RETENTION_DAYS, Job, JobStore, now_iso
+from swapgate.jobs import Job, JobStore, now_iso
+from swapgate.keys import DEFAULT_RETENTION_DAYS
 from swapgate.netsafety import check_url
 from swapgate.providers.base import Operation, check_indexes
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage

@@ -10,15 +10,13 @@ late result) exactly one wins, and the loser learns the job's current state.
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from swapgate import config
+from swapgate import config, keys
 
 
 class JobStatus(StrEnum):
@@ -45,15 +43,9 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELED: frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
 }
 
-DEFAULT_RETENTION_DAYS = 30
-
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def new_job_id() -> str:
-    return f"job_{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -83,8 +75,7 @@ class Job:
         self.status = JobStatus(self.status)
         self.updated_at = self.updated_at or self.created_at
         if not self.expires_at:
-            days = int(config.env("SWAPGATE_RETENTION_DAYS") or DEFAULT_RETENTION_DAYS)
-            self.expires_at = int(time.time()) + days * 86400
+            self.expires_at = keys.expires_at()
 
     @property
     def error(self) -> dict | None:
@@ -134,8 +125,8 @@ class JobStore:
         return job
 
     def get(self, job_id: str) -> Job:
-        item = self.table.get_item(Key={"id": job_id}, ConsistentRead=True).get("Item")
-        if item is None or "operation" not in item:
+        item = self.table.get_item(Key=keys.item_key(job_id), ConsistentRead=True).get("Item")
+        if not keys.is_job_item(item):
             raise JobNotFound(job_id)
         return Job.from_item(item)
 
@@ -164,7 +155,7 @@ class JobStore:
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         values = values | {f":{k}": v for k, v in changes.items() if v is not None}
         response = self.table.update_item(
-            Key={"id": job_id},
+            Key=keys.item_key(job_id),
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,

@@ -1,0 +1,63 @@
+"""The jobs table's key scheme, written once.
+
+One DynamoDB table, partition key ``id`` (string), TTL attribute ``expires_at`` (epoch seconds). Every
+kind of item in it has its own ``id`` form, and every writer builds its ids here:
+
+| item | ``id`` | written by |
+|---|---|---|
+| a job | ``job_<32 hex>`` | ``swapgate.jobs.JobStore`` |
+| an inbox batch | ``manifest#<manifest key>`` | the inbox's batch record store |
+| a rate-limit window | ``ratelimit#<owner digest>#<epoch minute>`` | ``swapgate.access.RateLimiter`` |
+| an Idempotency-Key record | ``<function>.<name>#<md5 of the key>`` (Powertools' own form) | the API's idempotent submit |
+
+Reads of jobs check that an item is a job (:func:`is_job_item`), so no other kind is ever taken for one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from swapgate import config
+
+#: the table's partition key and TTL attribute (template.yaml declares the same)
+PARTITION_KEY = "id"
+TTL_ATTRIBUTE = "expires_at"
+
+JOB_PREFIX = "job_"
+MANIFEST_PREFIX = "manifest#"
+RATE_LIMIT_PREFIX = "ratelimit#"
+
+DEFAULT_RETENTION_DAYS = 30
+
+
+def new_job_id() -> str:
+    return f"{JOB_PREFIX}{uuid.uuid4().hex}"
+
+
+def item_key(item_id: str) -> dict[str, str]:
+    return {PARTITION_KEY: item_id}
+
+
+def is_job_item(item: Mapping[str, Any] | None) -> bool:
+    """Whether a stored item is a job (not a batch, a counter or an idempotency record)."""
+    return item is not None and "operation" in item
+
+
+def manifest_record_id(manifest_key: str) -> str:
+    return MANIFEST_PREFIX + manifest_key
+
+
+def rate_limit_id(owner: str, window: int) -> str:
+    return f"{RATE_LIMIT_PREFIX}{owner}#{window}"
+
+
+def retention_days() -> int:
+    return int(config.env("SWAPGATE_RETENTION_DAYS") or DEFAULT_RETENTION_DAYS)
+
+
+def expires_at(now: float | None = None) -> int:
+    """The TTL of a job or batch record made now: the deployment's retention."""
+    return int(time.time() if now is None else now) + retention_days() * 86400

@@ -5,10 +5,10 @@ timed-out path. Run: make bench (or python bench/poller_cost.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+from swapgate.poller import ASL_PATH, next_interval
 from swapgate_dev.local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +29,7 @@ def defaults() -> dict[str, int]:
 
 def walk(finished_at: float | None, timing: dict[str, int]) -> tuple[int, int, str]:
     """(state transitions, polls, outcome) for a job that ends at ``finished_at`` seconds (None: never)."""
-    next_interval = _poll_function().next_interval  # the same growth rule the poll function applies
-    states = json.loads((ROOT / "infra" / "poller.asl.json").read_text())["States"]
+    states = json.loads((ROOT / ASL_PATH).read_text())["States"]
     now, interval = 0.0, timing["PollIntervalSeconds"]
     cap, deadline = timing["PollMaxIntervalSeconds"], timing["JobTimeoutSeconds"]
     state, entered, polls = "InitialWait", 0, 0
@@ -45,20 +44,13 @@ def walk(finished_at: float | None, timing: dict[str, int]) -> tuple[int, int, s
             polls += 1
             terminal = finished_at is not None and finished_at <= now
             expired = not terminal and now >= deadline
-            interval = next_interval(interval, cap)
+            interval = next_interval(interval, cap)  # the poll function's own growth rule
         elif state == "IsDone":
             state = "Done" if terminal else ("MarkTimedOut" if expired else "WaitAgain")
             continue
         if kind in ("Succeed", "Fail"):
             return entered, polls, "succeeded" if kind == "Succeed" else "timed_out"
         state = states[state]["Next"]
-
-
-def _poll_function():
-    spec = importlib.util.spec_from_file_location("poll_app", ROOT / "functions" / "poll" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:

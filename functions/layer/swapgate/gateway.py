@@ -8,7 +8,6 @@ same way, and racing each other produces one terminal transition and one result 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,17 +25,12 @@ from swapgate.errors import (
 from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected
 from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
+from swapgate.poller import Poller
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
 from swapgate.providers.registry import get_provider, providers_supporting
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
-
-#: poller defaults (seconds); the template and the local stack set them through the environment
-POLL_INITIAL_SECONDS = 60
-POLL_INTERVAL_SECONDS = 30
-POLL_MAX_INTERVAL_SECONDS = 300
-JOB_TIMEOUT_SECONDS = 1800
 
 
 @dataclass
@@ -64,49 +58,25 @@ class SubmitRequest:
 
 
 @dataclass
-class PollSettings:
-    initial_seconds: int
-    interval_seconds: int
-    max_interval_seconds: int
-    timeout_seconds: int
-
-    @classmethod
-    def from_env(cls) -> PollSettings:
-        def number(name: str, default: int) -> int:
-            return int(config.env(name) or default)
-
-        return cls(
-            initial_seconds=number("SWAPGATE_POLL_INITIAL_SECONDS", POLL_INITIAL_SECONDS),
-            interval_seconds=number("SWAPGATE_POLL_INTERVAL_SECONDS", POLL_INTERVAL_SECONDS),
-            max_interval_seconds=number("SWAPGATE_POLL_MAX_INTERVAL_SECONDS", POLL_MAX_INTERVAL_SECONDS),
-            timeout_seconds=number("SWAPGATE_JOB_TIMEOUT_SECONDS", JOB_TIMEOUT_SECONDS),
-        )
-
-
-@dataclass
 class Gateway:
     store: JobStore
     storage: Storage
-    sfn: Any = None
     sqs: Any = None
-    state_machine_arn: str | None = None
     notify_queue_url: str | None = None
     provider_factory: Callable[[str | None], Provider] = get_provider
-    poll: PollSettings = field(default_factory=PollSettings.from_env)
+    poller: Poller | None = None  # None: no state machine, jobs end by their webhook alone
 
     @classmethod
     def from_env(cls) -> Gateway:
         import boto3
 
-        state_machine_arn = config.env("SWAPGATE_STATE_MACHINE_ARN")
         notify_queue_url = config.env("SWAPGATE_NOTIFY_QUEUE_URL")
         return cls(
             store=JobStore.from_env(),
             storage=Storage.from_env(),
-            sfn=boto3.client("stepfunctions") if state_machine_arn else None,
             sqs=boto3.client("sqs") if notify_queue_url else None,
-            state_machine_arn=state_machine_arn,
             notify_queue_url=notify_queue_url,
+            poller=Poller.from_env(),
         )
 
     # --- providers ---------------------------------------------------------------------------
@@ -188,26 +158,8 @@ class Gateway:
         return job
 
     def _start_poller(self, job: Job) -> None:
-        if not (self.sfn and self.state_machine_arn):
-            return
-        settings = self.poll
-        deadline = int(time.time()) + settings.timeout_seconds
-        execution = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=job.id,
-            input=json.dumps(
-                {
-                    "job_id": job.id,
-                    "initial_seconds": settings.initial_seconds,
-                    "interval_seconds": settings.interval_seconds,
-                    "max_interval_seconds": settings.max_interval_seconds,
-                    "deadline": deadline,
-                    # the same deadline for the machine's own check after a failed poll (AfterPollError)
-                    "deadline_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(deadline)),
-                }
-            ),
-        )
-        self.store.update(job.id, execution_arn=execution["executionArn"])
+        if self.poller:
+            self.store.update(job.id, execution_arn=self.poller.start(job))
 
     # --- finishing ---------------------------------------------------------------------------
 
@@ -293,11 +245,8 @@ class Gateway:
         if job.status.terminal:
             return job
         job = self._finish(job_id, JobStatus.CANCELED, error_code="canceled", error_message="canceled")
-        if job.status is JobStatus.CANCELED and job.execution_arn and self.sfn:
-            try:
-                self.sfn.stop_execution(executionArn=job.execution_arn, cause="job canceled")
-            except Exception:  # the poller may have ended on its own already
-                logger.info("poller already stopped")
+        if job.status is JobStatus.CANCELED and job.execution_arn and self.poller:
+            self.poller.stop(job.execution_arn)
         return job
 
     # --- polling -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""infra/poller.asl.json: its states and transitions as the poll handler's contract fixes them, and the
-file itself executed by moto's Step Functions interpreter.
+"""infra/poller.asl.json: its states and transitions as the poller contract fixes them, and the file
+itself executed by moto's Step Functions interpreter (test_poller_contract.py holds its keys against
+swapgate.poller).
 
 The executions here run the real ASL file; the Lambda task is a scripted stand-in that returns what
 the contract allows, so that each transition is driven on purpose (the gateway tests run the same file

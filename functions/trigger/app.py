@@ -9,13 +9,15 @@ takes them after the last try.
 from __future__ import annotations
 
 from functools import cache
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from swapgate.errors import SwapgateError
-from swapgate.inbox import Inbox
+from swapgate.inbox import Inbox, Outcome
 
 logger = Logger()
 tracer = Tracer()
@@ -28,9 +30,41 @@ def inbox() -> Inbox:
     return Inbox.from_env()
 
 
+def created_objects(record: SQSRecord) -> list[S3EventRecord]:
+    """The ObjectCreated records of the S3 event an SQS message carries; none for S3's
+    ``s3:TestEvent`` (sent when the notification is configured) or a body that is not an S3 event."""
+    try:
+        body = record.json_body
+    except ValueError:
+        logger.error("inbox message is not JSON; dropped")
+        return []
+    if not isinstance(body, dict):
+        return []
+    if body.get("Event") == "s3:TestEvent":
+        logger.info("S3 test event ignored")
+        return []
+    records = [S3EventRecord(item) for item in body.get("Records") or []]
+    return [
+        r
+        for r in records
+        if r.get("eventSource") == "aws:s3" and str(r.get("eventName", "")).startswith("ObjectCreated")
+    ]
+
+
+def handle_created(created: S3EventRecord) -> Outcome:
+    obj = created.s3.get_object
+    return inbox().handle_object(
+        bucket=created.s3.bucket.name,
+        key=unquote_plus(obj.key),  # S3 sends keys URL-encoded (a space as +)
+        etag=obj.etag or None,
+        sequencer=obj.get("sequencer"),  # optional: S3Object's properties would raise without them
+        size=obj.get("size"),
+    )
+
+
 def record_handler(record: SQSRecord) -> list[dict]:
     try:
-        outcomes = inbox().handle_message(record.body)
+        outcomes = [handle_created(created) for created in created_objects(record)]
     except SwapgateError as exc:  # expected trouble (a batch being started elsewhere, configuration)
         logger.warning(
             "inbox event not handled; retried later", extra={"error_code": exc.code, "error": exc.message}

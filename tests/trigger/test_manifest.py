@@ -1,4 +1,4 @@
-"""Manifest parsing, outbox names and the duplicate-event decisions (pure functions, no AWS)."""
+"""Manifest parsing and outbox names (pure functions, no AWS)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import json
 
 import pytest
 
-from swapgate.inbox import (
-    ManifestInvalid,
-    _decide,
-    is_manifest_key,
-    object_version,
-    outbox_key,
-    parse_manifest,
-)
+from swapgate.inbox.manifest import ManifestInvalid, is_manifest_key, outbox_key, parse_manifest
 from swapgate.providers.base import Operation
 
 
@@ -115,27 +108,3 @@ def test_byte_order_mark_is_accepted():
         b"\xef\xbb\xbf" + json.dumps({"source_image": "a.jpg", "face_image": "b.jpg"}).encode()
     )
     assert manifest.problems == []
-
-
-def test_sequencers_compare_after_right_padding():
-    short, _ = object_version(None, "0065A4F1B2")
-    longer, ordered = object_version("etag", "0065A4F1B2C3")
-    assert ordered and short < longer
-    assert object_version('"abc"', None) == ("e:abc", False)
-
-
-@pytest.mark.parametrize(
-    ("record", "version", "ordered", "decision"),
-    [
-        (None, "s:2", True, "new"),
-        ({"version": "s:2", "state": "started"}, "s:2", True, "duplicate"),
-        ({"version": "s:2", "state": "done"}, "s:2", True, "duplicate"),
-        ({"version": "s:2", "state": "starting", "lease_until": 50}, "s:2", True, "resume"),
-        ({"version": "s:2", "state": "starting", "lease_until": 500}, "s:2", True, "busy"),
-        ({"version": "s:3", "state": "done"}, "s:2", True, "stale"),
-        ({"version": "s:1", "state": "started"}, "s:2", True, "new"),
-        ({"version": "e:old", "state": "done"}, "e:new", False, "new"),
-    ],
-)
-def test_duplicate_event_decisions(record, version, ordered, decision):
-    assert _decide(record, version, ordered, now=100) == decision

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
-from swapgate.inbox import LEASE_SECONDS, record_id
+from swapgate.inbox.batches import LEASE_SECONDS
+from swapgate.keys import manifest_record_id
 from swapgate.providers.base import Operation
 from swapgate.signing import verify_webhook
 from swapgate_dev import inbox_stack
@@ -98,7 +99,7 @@ def test_batch_result_lists_jobs_in_manifest_order_once_the_last_one_ended(
     assert len(fake_aifaceswap.requests_to(FACESWAP)) == 1
     assert len(fake_aifaceswap.requests_to(MULTI)) == 1
     assert len(fake_ttapi.requests_to(TTAPI_SWAP)) == 1
-    record = stack.table.get_item(Key={"id": record_id("inbox/b/batch.json")})["Item"]
+    record = stack.table.get_item(Key={"id": manifest_record_id("inbox/b/batch.json")})["Item"]
     ids = [entry["job_id"] for entry in record["entries"]]
     assert record["state"] == "started" and set(ids) == set(jobs)
 
@@ -119,7 +120,7 @@ def test_batch_result_lists_jobs_in_manifest_order_once_the_last_one_ended(
     assert result["jobs"][2]["result_key"] == f"results/{ids[2]}.png"
     assert result["succeeded"] == 2 and result["total"] == 3
     assert stack.keys("results/") == sorted(f"results/{i}.png" for i in (ids[0], ids[2]))
-    record = stack.table.get_item(Key={"id": record_id("inbox/b/batch.json")})["Item"]
+    record = stack.table.get_item(Key={"id": manifest_record_id("inbox/b/batch.json")})["Item"]
     assert record["state"] == "done"
 
 
@@ -198,7 +199,7 @@ def test_bad_manifest_writes_only_an_error_file(stack, fake_aifaceswap, fake_tta
     assert all(p["message"] for p in report["errors"])
     assert stack.jobs() == []
     assert provider_requests(fake_aifaceswap, fake_ttapi) == 0
-    assert "Item" not in stack.table.get_item(Key={"id": record_id("inbox/bad.json")})
+    assert "Item" not in stack.table.get_item(Key={"id": manifest_record_id("inbox/bad.json")})
 
 
 def test_error_messages_say_what_is_wrong(stack):
@@ -332,7 +333,7 @@ def _seed_half_started(stack, key: str, etag: str, lease_until: int) -> str:
     )
     stack.table.put_item(
         Item={
-            "id": record_id(key),
+            "id": manifest_record_id(key),
             "kind": "manifest",
             "manifest_key": key,
             "version": "e:" + etag,
@@ -353,7 +354,7 @@ def test_a_batch_left_half_started_is_resumed_after_its_lease(stack, fake_aiface
 
     assert stack.run_trigger() == {"batchItemFailures": []}
 
-    record = stack.table.get_item(Key={"id": record_id("inbox/r.json")})["Item"]
+    record = stack.table.get_item(Key={"id": manifest_record_id("inbox/r.json")})["Item"]
     assert record["state"] == "started" and len(record["entries"]) == 2
     assert record["entries"][0]["job_id"] == first
     assert len(stack.jobs()) == 2 and len(fake_aifaceswap.requests_to(FACESWAP)) == 2

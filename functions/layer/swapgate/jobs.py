@@ -17,6 +17,13 @@ from enum import StrEnum
 from typing import Any
 
 from swapgate import config, keys
+from swapgate.retry import Backoff, call_with_retries
+
+#: the most keys DynamoDB's BatchGetItem takes at once
+BATCH_GET_LIMIT = 100
+#: tries of one BatchGetItem while DynamoDB leaves keys unprocessed, and the wait between them
+BATCH_GET_ATTEMPTS = 8
+BATCH_GET_BACKOFF = Backoff(base=0.05, cap=1.0)
 
 
 class JobStatus(StrEnum):
@@ -108,6 +115,10 @@ class TransitionRejected(Exception):
         self.target = target
 
 
+class UnprocessedReads(RuntimeError):
+    """DynamoDB still left some keys of a batch read unprocessed."""
+
+
 class JobStore:
     """Jobs in the DynamoDB table (partition key ``id``)."""
 
@@ -129,6 +140,40 @@ class JobStore:
         if not keys.is_job_item(item):
             raise JobNotFound(job_id)
         return Job.from_item(item)
+
+    def get_many(self, job_ids: list[str]) -> dict[str, Job]:
+        """The jobs named, by id, read consistently (missing ones and non-job items are left out).
+
+        Keys DynamoDB leaves unprocessed are asked for again with backoff; UnprocessedReads when
+        some are still left after the last try.
+        """
+        found: dict[str, Job] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            self._read_batch(unique[start : start + BATCH_GET_LIMIT], found)
+        return found
+
+    def _read_batch(self, job_ids: list[str], found: dict[str, Job]) -> None:
+        name = self.table.name
+        pending = {name: {"Keys": [keys.item_key(i) for i in job_ids], "ConsistentRead": True}}
+
+        def read() -> None:
+            nonlocal pending
+            # the resource's own client: it takes and gives plain Python values
+            answer = self.table.meta.client.batch_get_item(RequestItems=pending)
+            for item in answer.get("Responses", {}).get(name, []):
+                if keys.is_job_item(item):
+                    found[item["id"]] = Job.from_item(item)
+            pending = answer.get("UnprocessedKeys") or {}
+            if pending:
+                raise UnprocessedReads("DynamoDB left job reads unprocessed")
+
+        call_with_retries(
+            read,
+            attempts=BATCH_GET_ATTEMPTS,
+            backoff=BATCH_GET_BACKOFF,
+            retry_on=lambda exc: isinstance(exc, UnprocessedReads),
+        )
 
     def transition(self, job_id: str, target: JobStatus, **changes: Any) -> Job:
         """Move the job to ``target`` if the table allows it from its current status."""

@@ -25,6 +25,10 @@ PRESIGNED_POST_SECONDS = 900
 _http = requests.Session()
 
 
+class ObjectTooLarge(Exception):
+    """An object holds more bytes than its reader accepts."""
+
+
 class ResultUnavailable(ProviderError):
     """The provider's result cannot be copied: it is missing, refused, or not an image."""
 
@@ -109,6 +113,28 @@ class Storage:
 
     def get_bytes(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def read_object(self, key: str, *, etag: str | None = None, max_bytes: int | None = None) -> bytes | None:
+        """The object's bytes; None when it is gone or (with ``etag``) no longer that version.
+
+        Raises ObjectTooLarge when it holds more than ``max_bytes`` (only that much is read).
+        """
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag:
+            arguments["IfMatch"] = '"' + etag.strip('"') + '"'
+        try:
+            response = self.s3.get_object(**arguments)
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return None
+            raise
+        with response["Body"] as body:
+            data = body.read() if max_bytes is None else body.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(f"{key} is larger than {max_bytes} bytes")
+        return data
 
     def put_json(self, key: str, body: str) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")

@@ -8,6 +8,7 @@ import email.policy
 import itertools
 import json
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -233,3 +234,10 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,4 +1,4 @@
-"""Development tools for Swapgate: provider fakes, the Docker-free local stack and the CLI.
+"""Development tools for Swapgate: provider fakes and the Docker-free local stack.
 
 Nothing here ships in the Lambda layer.
 """

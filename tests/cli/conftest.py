@@ -27,11 +27,12 @@ def api():
 
 @pytest.fixture
 def clock(monkeypatch, api):
-    from swapgate_dev import cli
+    from swapgate_cli import client, progress
 
     fake = FakeClock()
-    monkeypatch.setattr(cli, "monotonic", fake.monotonic)
-    monkeypatch.setattr(cli, "sleep", fake.sleep)
+    monkeypatch.setattr(progress, "monotonic", fake.monotonic)
+    monkeypatch.setattr(progress, "sleep", fake.sleep)  # between polls
+    monkeypatch.setattr(client, "sleep", fake.sleep)  # before retrying a 429/503
     api.clock = fake
     return fake
 
@@ -39,7 +40,7 @@ def clock(monkeypatch, api):
 @pytest.fixture
 def run(api, monkeypatch, tmp_path):
     """``run(*argv)`` -> exit code of ``main`` against the fake API, from a scratch directory."""
-    from swapgate_dev import cli
+    from swapgate_cli.main import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SWAPGATE_URL", raising=False)
@@ -47,6 +48,6 @@ def run(api, monkeypatch, tmp_path):
 
     def run(*argv: str, url: str | None = None, key: str | None = API_KEY) -> int:
         options = ["--url", url or api.base_url] + (["--api-key", key] if key else [])
-        return cli.main([*options, *argv])
+        return main([*options, *argv])
 
     return run

@@ -1,18 +1,14 @@
-"""status / cancel, settings from options and environment, error messages and exit codes, the console
-script."""
+"""status / cancel, settings from options and environment, error messages and exit codes."""
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from cli_fakeapi import API_KEY, FACES
+from cli_fakeapi import API_KEY, FACES, closed_port
 
-from swapgate_dev import cli
+from swapgate_cli import client
+from swapgate_cli.main import main
 
 SOURCE, FACE = str(FACES / "two_faces.jpg"), str(FACES / "grace_hopper.jpg")
 
@@ -86,7 +82,7 @@ def test_url_and_key_from_the_environment(api, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SWAPGATE_URL", api.base_url + "/")
     monkeypatch.setenv("SWAPGATE_API_KEY", API_KEY)
-    assert cli.main(["faces", "https://a.example/1.jpg"]) == 0
+    assert main(["faces", "https://a.example/1.jpg"]) == 0
     assert api.of("POST", "/v1/faces")[0].headers["x-api-key"] == API_KEY
 
 
@@ -94,13 +90,13 @@ def test_options_after_the_command_override_the_environment(api, monkeypatch, ca
     monkeypatch.setenv("SWAPGATE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("SWAPGATE_API_KEY", "wrong")
     argv = ["faces", "https://a.example/1.jpg", "--url", api.base_url, "--api-key", API_KEY]
-    assert cli.main(argv) == 0
+    assert main(argv) == 0
     assert api.of("POST", "/v1/faces")[0].headers["x-api-key"] == API_KEY
 
 
 def test_the_default_key_is_the_local_stacks(api, monkeypatch, capsys):
     monkeypatch.delenv("SWAPGATE_API_KEY", raising=False)
-    assert cli.main(["--url", api.base_url, "status", "job0001"]) == 1
+    assert main(["--url", api.base_url, "status", "job0001"]) == 1
     assert api.requests[0].headers["x-api-key"] == "local-dev-key"
 
 
@@ -159,7 +155,7 @@ def test_error_answers_not_in_swapgates_format(api, run, capsys, status, body, e
 
 
 def test_a_429_that_persists_ends_with_the_rate_limit_error(api, run, capsys):
-    for _ in range(cli.RETRIES):
+    for _ in range(client.RETRIES):
         api.answer_once(
             "POST",
             "/v1/faces",
@@ -169,17 +165,11 @@ def test_a_429_that_persists_ends_with_the_rate_limit_error(api, run, capsys):
         )
     assert run("faces", SOURCE) == 1
     assert capsys.readouterr().err == "error: rate_limited: too many requests\n"
-    assert len(api.of("POST", "/v1/faces")) == cli.RETRIES
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    assert len(api.of("POST", "/v1/faces")) == client.RETRIES
 
 
 def test_connection_refused_says_the_api_is_not_reachable_and_suggests_make_dev(run, capsys):
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     assert run("swap", SOURCE, FACE, url=url) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: the Swapgate API is not reachable at {url} (connection refused)")
@@ -228,28 +218,13 @@ def test_an_unwritable_output_is_reported(api, run, clock, tmp_path, capsys):
     ],
 )
 def test_usage_errors_exit_2_with_a_clear_message_and_send_nothing(api, argv, message, capsys):
-    assert cli.main(["--url", api.base_url, *argv] if "--url" not in argv else argv) == 2
+    assert main(["--url", api.base_url, *argv] if "--url" not in argv else argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: swapgate") and message in err
     assert api.requests == []
 
 
 def test_help_exits_0(capsys):
-    assert cli.main(["swap", "--help"]) == 0
+    assert main(["swap", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--wait" in out and "SWAPGATE_URL" in out
-
-
-def test_the_console_script_is_installed():
-    script = Path(sys.executable).parent / "swapgate"
-    assert script.exists(), "run `.venv/bin/pip install -e .` to create the swapgate console script"
-    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "Command-line client of the Swapgate face-swap API" in done.stdout
-    for command in ("swap", "multi", "faces", "status", "cancel"):
-        assert command in done.stdout
-    url = f"http://127.0.0.1:{_closed_port()}"
-    done = subprocess.run(
-        [str(script), "--url", url, "status", "job1"], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 1 and "not reachable" in done.stderr

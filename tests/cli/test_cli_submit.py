@@ -6,7 +6,7 @@ import json
 
 from cli_fakeapi import API_KEY, FACES
 
-from swapgate_dev import cli
+from swapgate_cli import images
 
 SOURCE = FACES / "two_faces.jpg"
 FACE = FACES / "grace_hopper.jpg"
@@ -85,7 +85,7 @@ def test_a_large_file_goes_through_a_presigned_post_without_the_key(api, run, tm
 
 
 def test_files_that_together_exceed_the_inline_limit_upload_the_largest(api, run, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "INLINE_LIMIT", OTHER.stat().st_size + FACE.stat().st_size - 1)
+    monkeypatch.setattr(images, "INLINE_LIMIT", OTHER.stat().st_size + FACE.stat().st_size - 1)
     assert run("swap", str(OTHER), str(FACE)) == 0
     assert [r.path for r in api.requests] == ["/v1/uploads", "/bucket", "/v1/swaps"]
     assert api.uploads["uploads/up0001"][-1].data == OTHER.read_bytes()  # the larger one

@@ -9,7 +9,7 @@ import json
 import pytest
 from cli_fakeapi import API_KEY, FACES, RESULT_PNG
 
-from swapgate_dev import cli
+from swapgate_cli import progress
 
 SOURCE, FACE = str(FACES / "two_faces.jpg"), str(FACES / "grace_hopper.jpg")
 
@@ -135,7 +135,7 @@ def test_polling_gives_up_after_repeated_failures(api, run, clock, capsys):
         api.answer_once("GET", "/v1/swaps/job0001", 502, "<html>Bad Gateway</html>")
     assert run("swap", SOURCE, FACE, "--wait") == 1
     assert capsys.readouterr().err.splitlines()[-1] == "error: http_502: <html>Bad Gateway</html>"
-    assert len(api.of("GET", "/v1/swaps/job0001")) == cli.POLL_FAILURES + 1
+    assert len(api.of("GET", "/v1/swaps/job0001")) == progress.POLL_FAILURES + 1
 
 
 def test_a_404_while_polling_is_not_retried(api, run, clock, capsys):
@@ -151,7 +151,7 @@ def test_interrupting_the_wait_says_the_job_goes_on(api, run, clock, capsys, mon
     def interrupted(seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "sleep", interrupted)
+    monkeypatch.setattr(progress, "sleep", interrupted)
     assert run("swap", SOURCE, FACE, "--wait") == 130
     assert (
         "interrupted; job job0001 goes on: see it with `swapgate status job0001`" in capsys.readouterr().err

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -267,11 +266,17 @@ def test_sigint_stops_everything_and_frees_the_ports(aifaceswap_stack):
 
 
 def run_cli(stack, *args: str) -> subprocess.CompletedProcess:
-    """The installed ``swapgate`` command against the stack (URL and key from the environment)."""
-    command = Path(sys.executable).with_name("swapgate")
+    """The ``swapgate`` command against the stack (URL and key from the environment), run as
+    ``python -m swapgate_cli``: the console script's ``main`` without depending on how old the install
+    is (tests/cli checks the script itself)."""
     env = {**os.environ, "SWAPGATE_URL": stack.api_url, "SWAPGATE_API_KEY": API_KEY}
     return subprocess.run(
-        [str(command), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "swapgate_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

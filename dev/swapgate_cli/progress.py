@@ -1,0 +1,95 @@
+"""Following a job (``--wait``): polling at growing intervals, and its progress on stderr."""
+
+from __future__ import annotations
+
+import itertools
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any, TextIO
+
+from swapgate_cli.errors import ApiError, CliError, Unreachable
+
+if TYPE_CHECKING:
+    from swapgate_cli.client import Client
+
+TERMINAL = ("succeeded", "failed", "timed_out", "canceled")
+POLL_GROWTH = 1.5
+POLL_MAX_INTERVAL = 10.0
+POLL_FAILURES = 3  # consecutive failed polls tolerated while waiting
+HEARTBEAT_SECONDS = 30.0  # a "still running" line this often when stderr is not a terminal
+
+
+class Progress:
+    """Status changes and elapsed time on stderr; a spinner only when it is a terminal."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, stream: TextIO, job_id: str, quiet: bool = False) -> None:
+        self.stream, self.job_id, self.quiet = stream, job_id, quiet
+        self.tty = not quiet and stream.isatty()
+        self.frames = itertools.cycle(self.FRAMES)
+        self.spinning = False
+        self.last_line = 0.0
+
+    def _clear(self) -> None:
+        if self.spinning:
+            self.stream.write("\r\033[K")
+            self.spinning = False
+
+    def line(self, text: str, elapsed: float) -> None:
+        if self.quiet:
+            return
+        self._clear()
+        self.stream.write(f"[{elapsed:6.1f}s] {text}\n")
+        self.stream.flush()
+        self.last_line = elapsed
+
+    def tick(self, status: str, elapsed: float) -> None:
+        if self.tty:
+            self.stream.write(f"\r{next(self.frames)} job {self.job_id}: {status} {elapsed:5.0f}s")
+            self.stream.flush()
+            self.spinning = True
+        elif elapsed - self.last_line >= HEARTBEAT_SECONDS:
+            self.line(f"job {self.job_id}: still {status}", elapsed)
+
+    def done(self) -> None:
+        self._clear()
+        self.stream.flush()
+
+
+def wait_for(
+    client: Client, job_id: str, *, interval: float, max_wait: float | None, progress: Progress
+) -> dict[str, Any]:
+    """Poll the job, with growing intervals, until it ends (or ``max_wait`` passes)."""
+    start = monotonic()
+    delay, last, failures = interval, None, 0
+    job: dict[str, Any] = {}
+    try:
+        while True:
+            try:
+                job = client.call("GET", f"/v1/swaps/{job_id}")
+                failures = 0
+            except (Unreachable, ApiError) as exc:
+                transient = isinstance(exc, Unreachable) or exc.status in (429, 502, 503, 504)
+                failures += 1
+                if not transient or failures > POLL_FAILURES:
+                    raise
+                progress.line(f"polling failed ({exc.message}); trying again", monotonic() - start)
+            status = job.get("status", "unknown")
+            elapsed = monotonic() - start
+            if job and status != last:
+                progress.line(f"job {job_id}: {status}", elapsed)
+                last = status
+            if status in TERMINAL:
+                return job
+            if max_wait is not None and elapsed >= max_wait:
+                raise CliError(
+                    f"job {job_id} is still {status} after {max_wait:g}s; "
+                    f"see it later with: swapgate status {job_id}"
+                )
+            until = monotonic() + delay
+            while (now := monotonic()) < until:
+                progress.tick(status, now - start)
+                sleep(min(0.1 if progress.tty else 1.0, until - now))
+            delay = min(delay * POLL_GROWTH, POLL_MAX_INTERVAL)
+    finally:
+        progress.done()

@@ -26,9 +26,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from swapgate import access, config, notifications
-from swapgate.errors import InvalidRequest, NotFound, SwapgateError, field_problem
+from swapgate.errors import InvalidRequest, JobNotFound, NotFound, SwapgateError, Unauthorized, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
-from swapgate.jobs import Job, JobNotFound
+from swapgate.jobs import Job
 from swapgate.providers.base import FaceBoxes, Operation, check_indexes
 
 from api_models import JobView
@@ -71,7 +71,7 @@ def authorize(event: dict) -> str | None:
 def current_owner() -> str:
     owner = _app.context.get("owner")
     if owner is None:
-        raise access.Unauthorized()
+        raise Unauthorized()
     return owner
 
 

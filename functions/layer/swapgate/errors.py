@@ -95,6 +95,21 @@ class NotFound(SwapgateError):
     status = 404
 
 
+class Unauthorized(SwapgateError):
+    """A valid API key is required."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class RateLimited(SwapgateError):
+    """Too many requests for this API key."""
+
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+
 # --- provider errors ----------------------------------------------------------------------------
 
 
@@ -176,6 +191,30 @@ class ProviderBadResponse(ProviderError):
     code = "provider_bad_response"
     status = 502
     retryable = True
+
+
+class ResultUnavailable(ProviderError):
+    """The provider's result cannot be copied: it is missing, refused, or not an image."""
+
+    code = "result_copy_failed"
+    status = 502
+
+
+# --- inside the layer: caught and turned into the errors above where they happen --------------
+
+
+class JobNotFound(Exception):
+    """The jobs table has no job with this id (the message is the id)."""
+
+
+class DownloadFailed(Exception):
+    """A download did not give the image: ``reason`` completes "the <what> ...", ``retryable`` says
+    whether trying later may work (no answer, or a 5xx)."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
 
 
 def field_problem(kind: str, field: str, detail: str) -> str:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from swapgate import config, keys
+from swapgate.errors import JobNotFound
 
 
 class JobStatus(StrEnum):
@@ -93,10 +94,6 @@ class Job:
         known = {f.name for f in fields(cls)}
         values = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k in known}
         return cls(**values)
-
-
-class JobNotFound(Exception):
-    pass
 
 
 class TransitionRejected(Exception):

@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from swapgate import access, config, notifications
+from swapgate import access, config, views
 from swapgate.errors import InvalidRequest, JobNotFound, NotFound, SwapgateError, Unauthorized, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import Job
@@ -276,12 +276,12 @@ def load_job(job_id: str) -> Job:
 
 
 def result_url(job: Job) -> str | None:
-    return notifications.result_url(job, gateway().storage)
+    return views.result_url(job, gateway().storage)
 
 
 def job_view(job: Job) -> JobView:
-    """GET /v1/swaps/{id}: the same fields as a client webhook (``swapgate.notifications``)."""
-    return JobView(**notifications.job_payload(job, result_url(job)))
+    """GET /v1/swaps/{id}: the same fields as a client webhook (``swapgate.views``)."""
+    return JobView(**views.job_payload(job, result_url(job)))
 
 
 def accepted(model: Any) -> Response:

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BeforeValidator, Field
 
 from swapgate.jobs import Job
-from swapgate.notifications import ttapi_payload
 from swapgate.providers.base import Operation
+from swapgate.views import ttapi_payload
 
 from api_models import Image, StrictModel, _as_list
 from api_support import (

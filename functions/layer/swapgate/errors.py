@@ -200,6 +200,25 @@ class ResultUnavailable(ProviderError):
     status = 502
 
 
+# --- client webhooks ----------------------------------------------------------------------------
+
+
+class DeliveryFailed(SwapgateError):
+    """The webhook receiver did not accept the delivery; it is tried again later."""
+
+    code = "webhook_delivery_failed"
+    status = 502
+    retryable = True
+
+
+class DeliveryRefused(SwapgateError):
+    """The webhook URL is not an acceptable target (any more); the delivery is dropped."""
+
+    code = "webhook_refused"
+    status = 400
+    retryable = False
+
+
 # --- inside the layer: caught and turned into the errors above where they happen --------------
 
 

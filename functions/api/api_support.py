@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -35,10 +35,15 @@ from api_models import JobView
 
 logger = Logger(child=True)
 
+#: renders an error for the routes that imitate a provider
+ErrorDialect = Callable[[SwapgateError], dict[str, Any]]
+
 #: paths anyone may read
 PUBLIC_PATHS = ("/v1/docs", "/v1/openapi.json")
 
 _app: Any = None  # the resolver, set by install_error_handlers
+#: path prefix -> how errors are rendered there (the compatibility routes' dialects), set likewise
+_dialects: dict[str, ErrorDialect] = {}
 
 
 @cache
@@ -91,11 +96,10 @@ def public_url() -> str:
 
 
 def error_body(exc: SwapgateError, path: str) -> dict[str, Any]:
-    """The error in the caller's dialect: Swapgate's own, or that of the provider a route imitates."""
-    if path.startswith("/api/aifaceswap/"):
-        return {"code": exc.status, "data": None, "message": exc.message}
-    if path.startswith("/insightFace/"):
-        return {"status": "FAILED", "message": exc.message, "data": None}
+    """The error in the caller's dialect: that of the provider a route imitates, or Swapgate's own."""
+    for prefix, dialect in _dialects.items():
+        if path.startswith(prefix):
+            return dialect(exc)
     job = getattr(exc, "job", None)
     return {"error": {**exc.to_dict(), **({"job_id": job.id} if job else {})}}
 
@@ -149,9 +153,11 @@ def check_body_framing(event: dict) -> None:
         raise InvalidRequest("a multipart/form-data body needs a boundary in its Content-Type", field="body")
 
 
-def install_error_handlers(app: Any) -> None:
-    global _app
+def install_error_handlers(app: Any, dialects: dict[str, ErrorDialect] | None = None) -> None:
+    """Answer every error as JSON; under a prefix of ``dialects``, in that route family's shape."""
+    global _app, _dialects
     _app = app
+    _dialects = dict(dialects or {})
 
     @app.exception_handler(SwapgateError)
     def _swapgate_error(exc: SwapgateError) -> Response:

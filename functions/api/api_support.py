@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -25,20 +25,25 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from swapgate import access, config, notifications
-from swapgate.errors import InvalidRequest, NotFound, SwapgateError, field_problem
+from swapgate import access, config, views
+from swapgate.errors import InvalidRequest, JobNotFound, NotFound, SwapgateError, Unauthorized, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
-from swapgate.jobs import Job, JobNotFound
+from swapgate.jobs import Job
 from swapgate.providers.base import FaceBoxes, Operation, check_indexes
 
 from api_models import JobView
 
 logger = Logger(child=True)
 
+#: renders an error for the routes that imitate a provider
+ErrorDialect = Callable[[SwapgateError], dict[str, Any]]
+
 #: paths anyone may read
 PUBLIC_PATHS = ("/v1/docs", "/v1/openapi.json")
 
 _app: Any = None  # the resolver, set by install_error_handlers
+#: path prefix -> how errors are rendered there (the compatibility routes' dialects), set likewise
+_dialects: dict[str, ErrorDialect] = {}
 
 
 @cache
@@ -71,7 +76,7 @@ def authorize(event: dict) -> str | None:
 def current_owner() -> str:
     owner = _app.context.get("owner")
     if owner is None:
-        raise access.Unauthorized()
+        raise Unauthorized()
     return owner
 
 
@@ -91,11 +96,10 @@ def public_url() -> str:
 
 
 def error_body(exc: SwapgateError, path: str) -> dict[str, Any]:
-    """The error in the caller's dialect: Swapgate's own, or that of the provider a route imitates."""
-    if path.startswith("/api/aifaceswap/"):
-        return {"code": exc.status, "data": None, "message": exc.message}
-    if path.startswith("/insightFace/"):
-        return {"status": "FAILED", "message": exc.message, "data": None}
+    """The error in the caller's dialect: that of the provider a route imitates, or Swapgate's own."""
+    for prefix, dialect in _dialects.items():
+        if path.startswith(prefix):
+            return dialect(exc)
     job = getattr(exc, "job", None)
     return {"error": {**exc.to_dict(), **({"job_id": job.id} if job else {})}}
 
@@ -149,9 +153,11 @@ def check_body_framing(event: dict) -> None:
         raise InvalidRequest("a multipart/form-data body needs a boundary in its Content-Type", field="body")
 
 
-def install_error_handlers(app: Any) -> None:
-    global _app
+def install_error_handlers(app: Any, dialects: dict[str, ErrorDialect] | None = None) -> None:
+    """Answer every error as JSON; under a prefix of ``dialects``, in that route family's shape."""
+    global _app, _dialects
     _app = app
+    _dialects = dict(dialects or {})
 
     @app.exception_handler(SwapgateError)
     def _swapgate_error(exc: SwapgateError) -> Response:
@@ -276,12 +282,12 @@ def load_job(job_id: str) -> Job:
 
 
 def result_url(job: Job) -> str | None:
-    return notifications.result_url(job, gateway().storage)
+    return views.result_url(job, gateway().storage)
 
 
 def job_view(job: Job) -> JobView:
-    """GET /v1/swaps/{id}: the same fields as a client webhook (``swapgate.notifications``)."""
-    return JobView(**notifications.job_payload(job, result_url(job)))
+    """GET /v1/swaps/{id}: the same fields as a client webhook (``swapgate.views``)."""
+    return JobView(**views.job_payload(job, result_url(job)))
 
 
 def accepted(model: Any) -> Response:

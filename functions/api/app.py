@@ -39,6 +39,7 @@ from api_support import (
     load_job,
     submit_idempotent,
 )
+from compat_routes import ERROR_DIALECTS
 from compat_routes import router as compat_router
 
 logger = Logger()
@@ -49,7 +50,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(
     path="/v1/docs", title="Swapgate", version="1", description="One API over face-swap providers."
 )
-install_error_handlers(app)
+install_error_handlers(app, ERROR_DIALECTS)
 
 IdempotencyKey = Annotated[
     str | None,

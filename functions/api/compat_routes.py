@@ -10,9 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BeforeValidator, Field
 
+from swapgate.errors import SwapgateError
 from swapgate.jobs import Job
-from swapgate.notifications import ttapi_payload
 from swapgate.providers.base import Operation
+from swapgate.views import ttapi_payload
 
 from api_models import Image, StrictModel, _as_list
 from api_support import (
@@ -48,6 +49,11 @@ class AifaceswapMultiFaceswap(StrictModel):
 
 def _envelope(data: dict) -> dict:
     return {"code": 200, "data": data, "message": "OK"}
+
+
+def aifaceswap_error(exc: SwapgateError) -> dict:
+    """aifaceswap.io's envelope around an error: its ``code`` is the HTTP status."""
+    return {"code": exc.status, "data": None, "message": exc.message}
 
 
 @router.post("/api/aifaceswap/v1/faceswap", tags=["aifaceswap compatible"])
@@ -98,6 +104,11 @@ class TtapiFetch(StrictModel):
     jobId: str = Field(max_length=64)
 
 
+def ttapi_error(exc: SwapgateError) -> dict:
+    """An error in TTAPI's shape."""
+    return {"status": "FAILED", "message": exc.message, "data": None}
+
+
 def ttapi_job_body(job: Job) -> dict:
     """A job in the shape of TTAPI's fetch answer and hookUrl callback (shared with client webhooks)."""
     return ttapi_payload(job, result_url(job))
@@ -125,3 +136,7 @@ def ttapi_fetch(body: Annotated[TtapiFetch, Body()]) -> dict:
 @router.get("/insightFace/v1/fetch", tags=["TTAPI compatible"])
 def ttapi_fetch_query(jobId: Annotated[str, Query(max_length=64)]) -> dict:
     return ttapi_job_body(load_job(jobId))
+
+
+#: how errors are answered on these routes (``api_support.install_error_handlers``), also before routing
+ERROR_DIALECTS = {"/api/aifaceswap/": aifaceswap_error, "/insightFace/": ttapi_error}

@@ -3,6 +3,7 @@
 The token is an HMAC of the job id, so only the provider we handed the URL to can finish the job.
 Duplicate, late or out-of-order webhooks are harmless: the gateway's conditional transitions make
 the first terminal word final, and a webhook for a finished job answers 200 and changes nothing.
+The checks and the update are one use case, ``Gateway.accept_callback``; this shell shapes the answer.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
-from swapgate.errors import InvalidRequest, SwapgateError
+from swapgate.errors import InvalidRequest, NotFound, SwapgateError, Unauthorized
 from swapgate.gateway import Gateway
-from swapgate.jobs import JobNotFound
-from swapgate.providers.registry import get_provider
-from swapgate.signing import check_callback_token
 
 logger = Logger()
 tracer = Tracer()
@@ -37,18 +35,12 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.post("/callbacks/<provider>/<job_id>")
 def provider_callback(provider: str, job_id: str) -> Response:
     logger.append_keys(job_id=job_id, provider=provider)
-    if not check_callback_token(job_id, app.current_event.get_query_string_value("token")):
-        logger.warning("callback with a missing or wrong token")
-        return _error(401, "unauthorized", "missing or wrong callback token")
+    event = app.current_event
+    token = event.get_query_string_value("token")
     try:
-        job = gateway().store.get(job_id)
-    except JobNotFound:
-        return _error(404, "not_found", f"no job {job_id!r}")
-    if job.provider != provider:
-        return _error(400, "invalid_request", f"job {job_id} does not run on {provider}")
-    try:
-        update = get_provider(provider).parse_webhook(app.current_event.body or "")
-        job = gateway().apply_provider_update(job_id, update)
+        job = gateway().accept_callback(provider, job_id, token, event.body or "")
+    except (Unauthorized, NotFound) as exc:
+        return _error(exc.status, exc.code, exc.message)
     except InvalidRequest as exc:
         return _error(400, exc.code, exc.message)
     except SwapgateError as exc:

@@ -1,5 +1,5 @@
 """Client webhooks: each notify-queue message names a finished job. The job's manifest outbox record
-is updated (inbox jobs) and its webhook POSTed, signed (``swapgate.notifications``).
+is updated (inbox jobs) and its webhook POSTed, signed (``swapgate.delivery``).
 
 A failed delivery sets the message's visibility timeout to a growing delay (30 s, 60 s, 120 s ...
 capped) and is reported as a partial batch failure; after the queue's maxReceiveCount the dead-letter
@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from swapgate.notifications import Notifier
+from swapgate.delivery import Notifier
 
 logger = Logger()
 tracer = Tracer()

@@ -179,3 +179,33 @@ def test_callback_logs_carry_the_job_id_and_never_the_token(deployment, fake_aif
     token = hook.path.split("token=")[1]
     logs = stream.getvalue()
     assert token not in logs and "test-key" not in logs and "test-signing-secret" not in logs
+
+
+def test_callback_checks_answer_typed_errors_in_the_callback_shape(deployment, fake_aifaceswap):
+    from swapgate.errors import InvalidRequest, NotFound, Unauthorized
+    from swapgate.gateway import Gateway
+    from swapgate.signing import callback_token
+
+    job_id = _submit(deployment, fake_aifaceswap)
+    hook = _hook(deployment)
+    token = hook.path.split("token=")[1]
+
+    wrong_provider = deployment.callback(f"/callbacks/ttapi/{job_id}?token={token}", hook.body)
+    assert wrong_provider.status == 400
+    assert wrong_provider.body == {
+        "error": {"code": "invalid_request", "message": f"job {job_id} does not run on ttapi"}
+    }
+    forged = deployment.callback(f"/callbacks/aifaceswap/{job_id}?token=0", hook.body)
+    assert forged.body == {"error": {"code": "unauthorized", "message": "missing or wrong callback token"}}
+    unknown = deployment.callback(f"/callbacks/aifaceswap/job_x?token={callback_token('job_x')}", hook.body)
+    assert unknown.body == {"error": {"code": "not_found", "message": "no job 'job_x'"}}
+    assert deployment.job(job_id)["status"] == "running"
+
+    gateway = Gateway.from_env()  # the use case itself raises the typed errors
+    with pytest.raises(Unauthorized):
+        gateway.accept_callback("aifaceswap", job_id, None, hook.body)
+    with pytest.raises(NotFound):
+        gateway.accept_callback("aifaceswap", "job_x", callback_token("job_x"), hook.body)
+    with pytest.raises(InvalidRequest):
+        gateway.accept_callback("ttapi", job_id, token, hook.body)
+    assert gateway.accept_callback("aifaceswap", job_id, token, hook.body).status == "succeeded"

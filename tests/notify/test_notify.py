@@ -13,11 +13,11 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from swapgate.errors import InvalidRequest
+from swapgate.delivery import deliver
+from swapgate.errors import DeliveryFailed, InvalidRequest
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.images import sniff
 from swapgate.jobs import JobStore
-from swapgate.notifications import DeliveryFailed, deliver
 from swapgate.providers.base import Operation
 from swapgate.signing import WebhookVerificationError, verify_webhook
 from swapgate.storage import Storage

@@ -8,21 +8,11 @@ from pathlib import Path
 import boto3
 import pytest
 
+from swapgate.delivery import RETRY_BACKOFF, check_target, message_id, queue_url_from_arn, retry_delay
+from swapgate.errors import DeliveryFailed, DeliveryRefused
 from swapgate.jobs import Job, JobStatus
-from swapgate.notifications import (
-    RETRY_MAX_SECONDS,
-    DeliveryFailed,
-    DeliveryRefused,
-    aifaceswap_payload,
-    check_target,
-    job_payload,
-    message_id,
-    queue_url_from_arn,
-    retry_delay,
-    ttapi_payload,
-    webhook_payload,
-)
 from swapgate.storage import Storage
+from swapgate.views import aifaceswap_payload, job_payload, ttapi_payload, webhook_payload
 
 API_DIR = Path(__file__).resolve().parents[2] / "functions" / "api"
 
@@ -127,7 +117,7 @@ def test_message_id_is_stable_per_terminal_event():
 
 def test_retry_delays_grow_and_are_capped():
     assert [retry_delay(n) for n in range(1, 9)] == [30, 60, 120, 240, 480, 900, 900, 900]
-    assert retry_delay(0) == 30 and retry_delay(10_000) == RETRY_MAX_SECONDS
+    assert retry_delay(0) == 30 and retry_delay(10_000) == RETRY_BACKOFF.cap == 900
 
 
 def test_queue_url_from_arn():

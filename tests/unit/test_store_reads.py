@@ -8,9 +8,10 @@ import pytest
 from moto import mock_aws
 
 from swapgate import jobs, keys
+from swapgate.errors import ObjectTooLarge
 from swapgate.jobs import Job, JobStore, UnprocessedReads
 from swapgate.retry import Backoff
-from swapgate.storage import ObjectTooLarge, Storage
+from swapgate.storage import Storage
 
 REGION = "us-east-1"
 

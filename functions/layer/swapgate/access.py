@@ -13,24 +13,9 @@ import time
 from typing import Any
 
 from swapgate import config, keys
-from swapgate.errors import SwapgateError
+from swapgate.errors import RateLimited, Unauthorized
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 120
-
-
-class Unauthorized(SwapgateError):
-    """A valid API key is required."""
-
-    code = "unauthorized"
-    status = 401
-
-
-class RateLimited(SwapgateError):
-    """Too many requests for this API key."""
-
-    code = "rate_limited"
-    status = 429
-    retryable = True
 
 
 def key_digest(api_key: str) -> str:

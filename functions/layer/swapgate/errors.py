@@ -95,6 +95,21 @@ class NotFound(SwapgateError):
     status = 404
 
 
+class Unauthorized(SwapgateError):
+    """A valid API key is required."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class RateLimited(SwapgateError):
+    """Too many requests for this API key."""
+
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+
 # --- provider errors ----------------------------------------------------------------------------
 
 
@@ -178,6 +193,71 @@ class ProviderBadResponse(ProviderError):
     retryable = True
 
 
+class ResultUnavailable(ProviderError):
+    """The provider's result cannot be copied: it is missing, refused, or not an image."""
+
+    code = "result_copy_failed"
+    status = 502
+
+
+# --- configuration and the inbox ----------------------------------------------------------------
+
+
+class NotConfigured(SwapgateError):
+    """The deployment lacks a setting this operation needs."""
+
+    code = "not_configured"
+    status = 503
+
+
+class MissingSecret(NotConfigured):
+    """A signing secret is not configured."""
+
+
+class BatchInProgress(SwapgateError):
+    """Another trigger is starting this manifest's jobs right now; the event is tried again later."""
+
+    code = "batch_in_progress"
+    status = 409
+    retryable = True
+
+
+# --- client webhooks ----------------------------------------------------------------------------
+
+
+class DeliveryFailed(SwapgateError):
+    """The webhook receiver did not accept the delivery; it is tried again later."""
+
+    code = "webhook_delivery_failed"
+    status = 502
+    retryable = True
+
+
+class DeliveryRefused(SwapgateError):
+    """The webhook URL is not an acceptable target (any more); the delivery is dropped."""
+
+    code = "webhook_refused"
+    status = 400
+    retryable = False
+
+
+# --- inside the layer: caught and turned into the errors above where they happen --------------
+
+
+class JobNotFound(Exception):
+    """The jobs table has no job with this id (the message is the id)."""
+
+
+class DownloadFailed(Exception):
+    """A download did not give the image: ``reason`` completes "the <what> ...", ``retryable`` says
+    whether trying later may work (no answer, or a 5xx)."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
 def field_problem(kind: str, field: str, detail: str) -> str:
     """The message for one pydantic validation error (``kind`` is its ``type``) on ``field``."""
     if kind == "missing":
@@ -185,3 +265,7 @@ def field_problem(kind: str, field: str, detail: str) -> str:
     if kind == "extra_forbidden":
         return f"{field} is not an accepted field"
     return f"{field}: {detail or 'invalid value'}"
+
+
+class ObjectTooLarge(Exception):
+    """An object holds more bytes than its reader accepts."""

@@ -18,9 +18,12 @@ from aws_lambda_powertools import Logger
 from swapgate import config, signing
 from swapgate.errors import (
     InvalidRequest,
+    JobNotFound,
+    NotFound,
     OperationNotSupported,
     ProviderJobNotFound,
     SwapgateError,
+    Unauthorized,
 )
 from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected
 from swapgate.keys import new_job_id
@@ -184,6 +187,25 @@ class Gateway:
                 points=update.cost if update.cost is not None else job.points,
             )
         return job
+
+    def accept_callback(self, provider: str, job_id: str, token: str | None, body: str) -> Job:
+        """A provider's webhook about one of our jobs, checked, then applied (``apply_provider_update``).
+
+        Raises Unauthorized when ``token`` is not this job's callback token, NotFound for an unknown
+        job, InvalidRequest when the job does not run on ``provider``; then whatever reading the body
+        and applying it raise (a retryable error: the provider's retry or the poller can still finish).
+        """
+        if not signing.check_callback_token(job_id, token):
+            logger.warning("callback with a missing or wrong token")
+            raise Unauthorized("missing or wrong callback token")
+        try:
+            job = self.store.get(job_id)
+        except JobNotFound:
+            raise NotFound(f"no job {job_id!r}") from None
+        if job.provider != provider:
+            raise InvalidRequest(f"job {job_id} does not run on {provider}")
+        update = self.provider_factory(provider).parse_webhook(body)
+        return self.apply_provider_update(job_id, update)
 
     def _to_running(self, job: Job, update: ProviderJob) -> Job:
         try:

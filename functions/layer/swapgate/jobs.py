@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from swapgate import config, keys
+from swapgate.errors import JobNotFound
 from swapgate.retry import Backoff, call_with_retries
 
 #: the most keys DynamoDB's BatchGetItem takes at once
@@ -100,10 +101,6 @@ class Job:
         known = {f.name for f in fields(cls)}
         values = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k in known}
         return cls(**values)
-
-
-class JobNotFound(Exception):
-    pass
 
 
 class TransitionRejected(Exception):

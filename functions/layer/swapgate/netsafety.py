@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from swapgate.config import allow_private_urls
-from swapgate.errors import ImageTooLarge, InvalidRequest
+from swapgate.errors import DownloadFailed, ImageTooLarge, InvalidRequest
 
 
 def _is_public(address: str) -> bool:
@@ -63,16 +63,6 @@ def check_url(url: str, field: str, *, resolve: bool = True) -> str:
 
 DOWNLOAD_TIMEOUT = (3.05, 30)
 MAX_REDIRECTS = 3
-
-
-class DownloadFailed(Exception):
-    """A download did not give the image: ``reason`` completes "the <what> ...", ``retryable`` says
-    whether trying later may work (no answer, or a 5xx)."""
-
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
 
 
 def download(url: str, *, field: str, what: str, session: Any, limit: int) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from swapgate import config
-from swapgate.errors import SwapgateError
+from swapgate.errors import MissingSecret
 
 __all__ = [
     "WebhookVerificationError",
@@ -24,13 +24,6 @@ __all__ = [
     "sign_webhook",
     "verify_webhook",
 ]
-
-
-class MissingSecret(SwapgateError):
-    """A signing secret is not configured."""
-
-    code = "not_configured"
-    status = 503
 
 
 def _signing_secret() -> bytes:

@@ -14,8 +14,15 @@ from urllib.parse import urlsplit
 import requests
 
 from swapgate import config, images
-from swapgate.errors import ImageTooLarge, InvalidImage, ProviderBusy, ProviderError
-from swapgate.netsafety import DownloadFailed, download
+from swapgate.errors import (
+    DownloadFailed,
+    ImageTooLarge,
+    InvalidImage,
+    ObjectTooLarge,
+    ProviderBusy,
+    ResultUnavailable,
+)
+from swapgate.netsafety import download
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 UPLOAD_REFERENCE_PREFIX = "upload://"
@@ -23,17 +30,6 @@ PRESIGNED_GET_SECONDS = 3600
 PRESIGNED_POST_SECONDS = 900
 
 _http = requests.Session()
-
-
-class ObjectTooLarge(Exception):
-    """An object holds more bytes than its reader accepts."""
-
-
-class ResultUnavailable(ProviderError):
-    """The provider's result cannot be copied: it is missing, refused, or not an image."""
-
-    code = "result_copy_failed"
-    status = 502
 
 
 def max_image_bytes() -> int:

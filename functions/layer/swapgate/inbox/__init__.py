@@ -13,7 +13,6 @@ submit requests), ``batches`` (the batch record's rules and its DynamoDB store),
 under ``outbox/``), ``usecase`` (the two sides put together).
 """
 
-from swapgate.inbox.batches import BatchInProgress
-from swapgate.inbox.usecase import Inbox, NotConfigured, Outcome, complete_if_finished, job_ended
+from swapgate.inbox.usecase import Inbox, Outcome, complete_if_finished, job_ended
 
-__all__ = ["BatchInProgress", "Inbox", "NotConfigured", "Outcome", "complete_if_finished", "job_ended"]
+__all__ = ["Inbox", "Outcome", "complete_if_finished", "job_ended"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swapgate import keys
-from swapgate.errors import SwapgateError
+from swapgate.errors import BatchInProgress
 from swapgate.jobs import JobStore, now_iso
 
 #: how long a trigger owns a batch it is starting (longer than the trigger function's timeout)
@@ -29,14 +29,6 @@ STARTING, STARTED, DONE = "starting", "started", "done"
 
 #: what an event means for the stored record (see :func:`decide`)
 NEW, RESUME, BUSY, DUPLICATE, STALE = "new", "resume", "busy", "duplicate", "stale"
-
-
-class BatchInProgress(SwapgateError):
-    """Another trigger is starting this manifest's jobs right now; the event is tried again later."""
-
-    code = "batch_in_progress"
-    status = 409
-    retryable = True
 
 
 # --- the record and its rules -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from swapgate import config
-from swapgate.errors import SwapgateError
+from swapgate.errors import NotConfigured, ObjectTooLarge, SwapgateError
 from swapgate.gateway import Gateway, SubmitRequest
 from swapgate.inbox.batches import (
     BUSY,
@@ -40,14 +40,9 @@ from swapgate.inbox.manifest import (
 from swapgate.inbox.outbox import Outbox
 from swapgate.inbox.planning import plan
 from swapgate.jobs import Job, JobStore
-from swapgate.storage import ObjectTooLarge, Storage
+from swapgate.storage import Storage
 
 logger = Logger(child=True)
-
-
-class NotConfigured(SwapgateError):
-    code = "not_configured"
-    status = 503
 
 
 @dataclass

@@ -1,14 +1,9 @@
-"""Client webhooks: what a job looks like to a client, and its signed delivery.
-
-Payload formats, in one place:
-
-- ``swapgate``: the same fields as ``GET /v1/swaps/{id}`` (:func:`job_payload`);
-- ``aifaceswap``: aifaceswap.io's callback body, for jobs made on ``/api/aifaceswap/...``;
-- ``ttapi``: TTAPI's fetch answer / hookUrl body, for jobs made on ``/insightFace/...``.
+"""Client webhooks: a finished job's signed delivery, and the notify function's retry decision.
 
 Every delivery is signed as Standard Webhooks describes (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``; :func:`swapgate.signing.verify_webhook` checks them). ``webhook-id`` is
-``msg_<job id>_<status>``: the same on every retry of a job's terminal event.
+``msg_<job id>_<status>``: the same on every retry of a job's terminal event. The body is the job in
+the format the client asked for (``swapgate.views``).
 
 :class:`Notifier` is the notify function's logic: one notify-queue message ``{"job_id", "status"}``
 in; the manifest's outbox record updated (inbox jobs) and the webhook delivered; a failed delivery
@@ -28,114 +23,27 @@ import requests
 from aws_lambda_powertools import Logger
 
 from swapgate import signing
-from swapgate.errors import InvalidRequest, SwapgateError
-from swapgate.jobs import Job, JobNotFound, JobStatus, JobStore
+from swapgate.errors import DeliveryFailed, DeliveryRefused, InvalidRequest, JobNotFound, SwapgateError
+from swapgate.jobs import Job, JobStore
 from swapgate.netsafety import check_url
+from swapgate.retry import Backoff
 from swapgate.storage import Storage
+from swapgate.views import webhook_payload
 
 logger = Logger(child=True)
 
 #: connect and read timeouts of a webhook POST (seconds)
 DELIVERY_TIMEOUT = (5, 10)
-#: the delay before the n-th retry is RETRY_BASE_SECONDS * 2 ** (n - 1), capped
-RETRY_BASE_SECONDS = 30
-RETRY_MAX_SECONDS = 900
+#: the wait before the next try of a failed delivery: 30 s, 60 s, 120 s ... at most 15 minutes
+RETRY_BACKOFF = Backoff(base=30, cap=900)
 USER_AGENT = "Swapgate-Webhooks/1"
-FORMATS = ("swapgate", "aifaceswap", "ttapi")
 
 _http = requests.Session()
-
-
-class DeliveryFailed(SwapgateError):
-    """The webhook receiver did not accept the delivery; it is tried again later."""
-
-    code = "webhook_delivery_failed"
-    status = 502
-    retryable = True
-
-
-class DeliveryRefused(SwapgateError):
-    """The webhook URL is not an acceptable target (any more); the delivery is dropped."""
-
-    code = "webhook_refused"
-    status = 400
-    retryable = False
-
-
-# --- payloads -----------------------------------------------------------------------------------
-
-
-def result_url(job: Job, storage: Storage) -> str | None:
-    """A presigned GET of the job's result in our bucket, or None when there is none."""
-    if job.status is JobStatus.SUCCEEDED and job.result_key:
-        return storage.presigned_get(job.result_key)
-    return None
-
-
-def job_payload(job: Job, result: str | None) -> dict[str, Any]:
-    """Swapgate's own format: the fields of ``GET /v1/swaps/{id}`` (``error`` has the shape of API
-    errors: ``code``, ``message``, ``field``)."""
-    error = {**job.error, "field": None} if job.error else None
-    return {
-        "id": job.id,
-        "status": str(job.status),
-        "provider": job.provider,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "points": job.points,
-        "result_url": result,
-        "error": error,
-    }
-
-
-def aifaceswap_payload(job: Job, result: str | None) -> dict[str, Any]:
-    """aifaceswap.io's webhook body: ``success`` 1|0, ``type`` 1 (swap) | 2 (multi swap)."""
-    return {
-        "success": 1 if job.status is JobStatus.SUCCEEDED else 0,
-        "type": 2 if job.operation == "multi_swap" else 1,
-        "task_id": job.id,
-        "result_image": result or "",
-    }
-
-
-#: Swapgate statuses in TTAPI's words (every other status is FAILED)
-TTAPI_STATUS = {
-    JobStatus.QUEUED: "PENDING_QUEUE",
-    JobStatus.RUNNING: "ON_QUEUE",
-    JobStatus.SUCCEEDED: "SUCCESS",
-}
-
-
-def ttapi_payload(job: Job, result: str | None) -> dict[str, Any]:
-    """A job in the shape of TTAPI's fetch answer and hookUrl callback."""
-    return {
-        "status": TTAPI_STATUS.get(job.status, "FAILED"),
-        "jobId": job.id,
-        "message": job.error_message or "",
-        "data": {
-            "jobId": job.id,
-            "cdnImage": result,
-            "discordImage": None,
-            "quota": job.points or 0,
-        },
-    }
-
-
-_BUILDERS = {"swapgate": job_payload, "aifaceswap": aifaceswap_payload, "ttapi": ttapi_payload}
-
-
-def webhook_payload(job: Job, storage: Storage) -> dict[str, Any]:
-    """The body a job's webhook receives, in the format the client asked for."""
-    build = _BUILDERS.get(job.webhook_format or "swapgate", job_payload)
-    return build(job, result_url(job, storage))
 
 
 def message_id(job: Job) -> str:
     """The ``webhook-id`` of a job's terminal event: the same on every retry of that event."""
     return f"msg_{job.id}_{job.status}"
-
-
-# --- delivery -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -205,10 +113,7 @@ def deliver(
 
 def retry_delay(receive_count: int) -> int:
     """Seconds before the next try after the ``receive_count``-th failed one: 30, 60, 120 ... 900."""
-    exponent = max(0, receive_count - 1)
-    if exponent >= 16:
-        return RETRY_MAX_SECONDS
-    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**exponent)
+    return int(RETRY_BACKOFF.delay(receive_count))
 
 
 def queue_url_from_arn(arn: str) -> str:

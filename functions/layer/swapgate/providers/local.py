@@ -46,7 +46,8 @@ from swapgate.errors import (
     ProviderNotConfigured,
     SwapgateError,
 )
-from swapgate.netsafety import DownloadFailed, check_url, download
+from swapgate.netsafety import check_url
+from swapgate.outbound import RequestFailed, download
 from swapgate.providers.base import (
     FaceBoxes,
     ImageInput,
@@ -380,10 +381,8 @@ class LocalProvider(Provider):
         if image.data is not None:
             return image.data
         try:
-            return download(
-                image.url or "", field=field, what=f"the {what}", session=self.http, limit=max_image_bytes()
-            )
-        except DownloadFailed as exc:
+            return download(image.url or "", field=field, what=f"the {what}", limit=max_image_bytes())
+        except RequestFailed as exc:
             raise InvalidImage(f"the {what} {exc.reason}", field=field) from exc
 
 

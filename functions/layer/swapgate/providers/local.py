@@ -57,6 +57,7 @@ from swapgate.providers.base import (
     check_indexes,
 )
 from swapgate.providers.http import clean_message, load_body
+from swapgate.providers.registry import PROVIDERS
 from swapgate.storage import max_image_bytes
 
 logger = logging.getLogger(__name__)
@@ -79,9 +80,7 @@ def engine_available() -> bool:
 
 
 class LocalProvider(Provider):
-    name = "local"
-    operations = frozenset({Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES, Operation.FETCH})
-    accepts_bytes = True
+    spec = PROVIDERS["local"]
 
     def __init__(
         self,

@@ -36,7 +36,8 @@ from swapgate.providers.base import (
     ProviderState,
     check_indexes,
 )
-from swapgate.providers.http import ProviderHttp, error_for, int_or_none, load_body, message_code
+from swapgate.providers.http import ProviderHttp, int_or_none, load_body
+from swapgate.providers.http_errors import error_for, message_code
 from swapgate.providers.registry import PROVIDERS
 
 API_PREFIX = "/api/aifaceswap/v1"

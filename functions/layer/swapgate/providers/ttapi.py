@@ -18,7 +18,8 @@ from typing import Any
 
 from swapgate.errors import InvalidRequest, ProviderBadResponse, ProviderJobFailed, SwapgateError
 from swapgate.providers.base import ImageInput, Provider, ProviderJob, ProviderState
-from swapgate.providers.http import ProviderHttp, error_for, int_or_none, load_body, message_code
+from swapgate.providers.http import ProviderHttp, int_or_none, load_body
+from swapgate.providers.http_errors import error_for, message_code
 from swapgate.providers.registry import PROVIDERS
 
 PATH_SWAP = "/insightFace/v1/swap"

@@ -33,6 +33,7 @@ import urllib3
 
 from swapgate import __version__
 from swapgate.images import CONTENT_TYPES, EXTENSIONS, sniff
+from swapgate.providers.registry import provider_names
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_API_KEY = "local-dev-key"  # the local stack's key (make dev)
@@ -564,7 +565,8 @@ def _connection_options(parser: argparse.ArgumentParser, defaults: bool) -> None
 
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider", help="aifaceswap, ttapi or local (default: the deployment's)")
+    *names, last = provider_names()
+    parser.add_argument("--provider", help=f"{', '.join(names)} or {last} (default: the deployment's)")
     parser.add_argument("--webhook", metavar="URL", help="an https URL called when the job ends")
     parser.add_argument("--wait", action="store_true", help="wait for the job and save its result")
     parser.add_argument(

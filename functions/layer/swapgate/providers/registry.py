@@ -34,11 +34,11 @@ class ProviderSpec:
     operations: frozenset[Operation]
     #: whether image bytes can be passed straight to the provider (else the app hosts them as URLs)
     accepts_bytes: bool
-    #: whether results arrive by webhook (else the caller polls with ``fetch``)
+    #: whether results arrive by webhook (else only by polling with ``fetch``)
     webhooks: bool
     #: the adapter class, ``"module:Class"``; imported when the provider is first used
     adapter: str
-    #: whether its result URLs are ``s3://`` objects in our own bucket (copied without downloading)
+    #: whether its result URLs may be ``s3://`` objects in our own bucket (read from S3, not downloaded)
     results_in_bucket: bool = False
     #: the API key's variable; ``None``: no key needed, the adapter is built without arguments
     key_var: str | None = None
@@ -53,8 +53,8 @@ class ProviderSpec:
         return tuple(var for var in (self.key_var, self.base_url_var) if var)
 
 
-PROVIDERS: dict[str, ProviderSpec] = {
-    "aifaceswap": ProviderSpec(
+_SPECS = (
+    ProviderSpec(
         name="aifaceswap",
         operations=frozenset({Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES}),
         accepts_bytes=True,
@@ -64,7 +64,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         base_url_var="AIFACESWAP_BASE_URL",
         default_base_url="https://aifaceswap.io",
     ),
-    "ttapi": ProviderSpec(
+    ProviderSpec(
         name="ttapi",
         operations=frozenset({Operation.SWAP, Operation.FETCH}),
         accepts_bytes=False,
@@ -74,18 +74,20 @@ PROVIDERS: dict[str, ProviderSpec] = {
         base_url_var="TTAPI_BASE_URL",
         default_base_url="https://api.ttapi.io",
     ),
-    "local": ProviderSpec(
+    ProviderSpec(
         name="local",
         operations=frozenset(
             {Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES, Operation.FETCH}
         ),
         accepts_bytes=True,
-        webhooks=False,
+        webhooks=True,  # it posts its webhook to the callback URL too
         adapter="swapgate.providers.local:LocalProvider",
         results_in_bucket=True,
         extra="local",
     ),
-}
+)
+#: name -> spec, in the order the API, the CLI and the docs list them
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
 _cache: dict[tuple[str, str, str], Provider] = {}
 _lock = threading.Lock()

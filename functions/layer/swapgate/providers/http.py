@@ -1,4 +1,4 @@
-"""The HTTP client every provider adapter uses (what its answers mean: :mod:`~swapgate.providers.http_errors`).
+"""The HTTP client every provider adapter uses (what its answers mean: :mod:`.http_errors`).
 
 One :class:`ProviderHttp` per provider client holds one ``requests.Session`` (connections are reused
 across calls and, when the client is cached, across Lambda invocations). Every call carries a connect

@@ -12,7 +12,8 @@ import requests
 
 from swapgate import errors
 from swapgate.providers.base import ImageInput
-from swapgate.providers.http import ProviderHttp, is_connect_failure
+from swapgate.providers.http import ProviderHttp
+from swapgate.providers.http_errors import is_connect_failure
 from swapgate.providers.ttapi import TtapiProvider
 from swapgate_dev.fakes import FakeTtapi
 from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from swapgate import errors
-from swapgate.providers.http import (
+from swapgate.providers.http_errors import (
     STATUS_ERRORS,
     error_class_for,
     error_for,

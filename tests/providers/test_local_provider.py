@@ -25,7 +25,8 @@ from swapgate.errors import (
     ProviderNotConfigured,
 )
 from swapgate.providers.base import ImageInput, Operation, ProviderState
-from swapgate.providers.local import JOB_ID_RE, LocalProvider
+from swapgate.providers.local import LocalProvider
+from swapgate.providers.local_jobs import JOB_ID_RE
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 BUCKET = "swapgate-local-test"

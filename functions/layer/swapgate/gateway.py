@@ -30,7 +30,7 @@ from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
 from swapgate.poller import Poller
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
-from swapgate.providers.registry import get_provider, providers_supporting
+from swapgate.providers.registry import get_provider, providers_supporting, results_in_bucket
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
@@ -220,7 +220,7 @@ class Gateway:
             )
         try:
             key = self.storage.copy_result_to_s3(
-                job.id, update.result_url, trusted_s3=job.provider == "local"
+                job.id, update.result_url, trusted_s3=results_in_bucket(job.provider)
             )
         except SwapgateError as exc:
             if exc.retryable:

@@ -5,11 +5,12 @@ timed-out path. Run: make bench (or python bench/poller_cost.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from swapgate_dev.local.cfn import load_template
+from swapgate_dev.local.runtime import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,10 +56,8 @@ def walk(finished_at: float | None, timing: dict[str, int]) -> tuple[int, int, s
 
 
 def _poll_function():
-    spec = importlib.util.spec_from_file_location("poll_app", ROOT / "functions" / "poll" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    load_handler(ROOT / "functions" / "poll" / "app.py", "handler", "poll_app")  # as the local stack does
+    return sys.modules["poll_app"]
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
-
 from swapgate_dev.local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import urllib3.util.connection
-
 from swapgate import outbound
 from swapgate.errors import ImageTooLarge, InvalidRequest
 from swapgate.outbound import MAX_REDIRECTS, RequestFailed, download, safe_request

@@ -8,7 +8,6 @@ import ipaddress
 import socket
 
 import pytest
-
 from swapgate.errors import InvalidRequest
 from swapgate.netsafety import check_url, is_public, parse
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-
 from swapgate.errors import (
     FaceIndexOutOfRange,
     InvalidImage,

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from swapgate.providers.base import Operation
 from swapgate.providers.registry import PROVIDERS, ProviderSpec, provider_names
 

@@ -8,13 +8,12 @@ import importlib
 import importlib.util
 
 import pytest
-
+from support import PROVIDER_KEY as KEY
 from swapgate import errors
 from swapgate.providers import registry
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.base import ImageInput, Operation, ProviderState
 from swapgate.providers.ttapi import TtapiProvider
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 
 VARS = [
     "SWAPGATE_PROVIDER",

@@ -13,6 +13,7 @@ import sys
 import threading
 
 from swapgate.providers.registry import provider_spec
+
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi
 
 FAKES = {"aifaceswap": FakeAifaceswap, "ttapi": FakeTtapi}

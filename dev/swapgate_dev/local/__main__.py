@@ -14,6 +14,7 @@ import threading
 import warnings
 
 from swapgate.providers.registry import PROVIDERS
+
 from swapgate_dev.local.settings import DEFAULT_PROVIDER, LocalSettings
 from swapgate_dev.local.stack import LocalStack
 

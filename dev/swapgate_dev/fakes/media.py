@@ -9,7 +9,6 @@ import struct
 import zlib
 from typing import NamedTuple
 
-
 #: (type, byte offset, magic) as the file formats define them: the fakes keep their own table, so a
 #: fake never trusts the code it tests
 _SIGNATURES = (("jpeg", 0, b"\xff\xd8\xff"), ("png", 0, b"\x89PNG\r\n\x1a\n"), ("webp", 8, b"WEBP"))

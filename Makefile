@@ -37,7 +37,7 @@ test-py313:
 	.venv-py313/bin/python -m pip install -q --upgrade pip; \
 	.venv-py313/bin/python -m pip install -q -e ".[dev]"; \
 	.venv-py313/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e --ignore=tests/engine \
-		--deselect tests/providers/test_local_provider.py
+		--deselect tests/providers/test_builtin_provider.py
 
 # Benchmarks print figures; they never fail on timing.
 bench: install

@@ -66,7 +66,9 @@ def _connection_options(parser: argparse.ArgumentParser, defaults: bool) -> None
 
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider", help="aifaceswap, ttapi or local (default: the deployment's)")
+    parser.add_argument(
+        "--provider", help="aifaceswap, ttapi or builtin (also called local; default: the deployment's)"
+    )
     parser.add_argument("--webhook", metavar="URL", help="an https URL called when the job ends")
     parser.add_argument("--wait", action="store_true", help="wait for the job and save its result")
     parser.add_argument(

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from swapgate.providers.registry import provider_names
+from swapgate.providers.registry import canonical_name, provider_names
 
-ProviderName = Literal[provider_names()]  # one of the registry's provider names
+# One of the registry's provider names; an alias (`local`) is read as the provider it names.
+ProviderName = Annotated[Literal[provider_names()], BeforeValidator(canonical_name)]
 
 
 def _as_list(value: Any) -> Any:

@@ -17,7 +17,7 @@ import pytest
 import requests
 from e2e_stack import API_KEY, FACES, port_is_free, stop_stack
 from standardwebhooks.webhooks import Webhook
-from swapgate.providers.local import engine_available
+from swapgate.providers.builtin import engine_available
 
 pytestmark = pytest.mark.e2e
 needs_engine = pytest.mark.skipif(not engine_available(), reason="the local face engine is not installed")
@@ -48,7 +48,7 @@ def result_bytes(job: dict) -> bytes:
 
 
 @needs_engine
-def test_swap_by_multipart_with_the_local_provider(stack, faces):
+def test_swap_by_multipart_with_the_builtin_provider_by_its_old_name(stack, faces):
     source, face = faces["astronaut.png"], faces["grace_hopper.jpg"]
     response = stack.post(
         "/v1/swaps",
@@ -60,7 +60,8 @@ def test_swap_by_multipart_with_the_local_provider(stack, faces):
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
-    assert accepted["provider"] == "local" and accepted["status"] in ("queued", "running")
+    # `local` is the engine's former name: the job runs on (and reports) `builtin`
+    assert accepted["provider"] == "builtin" and accepted["status"] in ("queued", "running")
     job = stack.wait_for_job(accepted["id"])
     assert_swapped(result_bytes(job), source, face)
 
@@ -83,7 +84,7 @@ def test_swap_by_json_with_presigned_uploads(stack, faces):
         assert upload.status_code in (200, 204), upload.text
         references.append(ticket["reference"])
     response = stack.post(
-        "/v1/swaps", json={"source_image": references[0], "face_image": references[1], "provider": "local"}
+        "/v1/swaps", json={"source_image": references[0], "face_image": references[1], "provider": "builtin"}
     )
     assert response.status_code == 202, response.text
     job = stack.wait_for_job(response.json()["id"])
@@ -283,14 +284,14 @@ def run_cli(stack, *args: str) -> subprocess.CompletedProcess:
 def test_cli_swaps_waits_and_writes_the_result(stack, faces, tmp_path):
     out = tmp_path / "swapped.png"
     source, face = FACES / "astronaut.png", FACES / "grace_hopper.jpg"
-    done = run_cli(stack, "swap", str(source), str(face), "--provider", "local", "--wait", "-o", str(out))
+    done = run_cli(stack, "swap", str(source), str(face), "--provider", "builtin", "--wait", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert_swapped(out.read_bytes(), faces["astronaut.png"], faces["grace_hopper.jpg"])
 
 
 @needs_engine
 def test_cli_faces_and_a_clear_error(stack):
-    found = run_cli(stack, "faces", str(FACES / "two_faces.jpg"), "--provider", "local", "--json")
+    found = run_cli(stack, "faces", str(FACES / "two_faces.jpg"), "--provider", "builtin", "--json")
     assert found.returncode == 0, found.stderr
     assert len(json.loads(found.stdout)["faces"]) == 2
     missing = run_cli(stack, "status", "job_doesnotexist")

@@ -160,7 +160,7 @@ def test_operation_the_provider_cannot_do_names_those_that_can(deployment, fake_
     answer = deployment.api("POST", "/v1/swaps/multi", json_body=body)
     assert answer.status == 422
     assert answer.body["error"]["code"] == "operation_not_supported"
-    assert "aifaceswap" in answer.body["error"]["message"] and "local" in answer.body["error"]["message"]
+    assert "aifaceswap" in answer.body["error"]["message"] and "builtin" in answer.body["error"]["message"]
 
 
 @pytest.mark.parametrize(("indexes", "faces", "status"), [([0, 1], 1, 400), ([-1], 1, 422), ([0, 0], 2, 400)])

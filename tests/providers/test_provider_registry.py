@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 
 import pytest
 from support import PROVIDER_KEY as KEY
@@ -36,11 +35,11 @@ def clean_env(monkeypatch):
 
 
 def test_names_and_capabilities():
-    assert registry.provider_names() == ("aifaceswap", "ttapi", "local")
-    assert registry.providers_supporting(Operation.SWAP) == ("aifaceswap", "ttapi", "local")
-    assert registry.providers_supporting("multi_swap") == ("aifaceswap", "local")
-    assert registry.providers_supporting(Operation.EXTRACT_FACES) == ("aifaceswap", "local")
-    assert registry.providers_supporting(Operation.FETCH) == ("ttapi", "local")
+    assert registry.provider_names() == ("aifaceswap", "ttapi", "builtin")
+    assert registry.providers_supporting(Operation.SWAP) == ("aifaceswap", "ttapi", "builtin")
+    assert registry.providers_supporting("multi_swap") == ("aifaceswap", "builtin")
+    assert registry.providers_supporting(Operation.EXTRACT_FACES) == ("aifaceswap", "builtin")
+    assert registry.providers_supporting(Operation.FETCH) == ("ttapi", "builtin")
     with pytest.raises(errors.InvalidRequest) as caught:
         registry.providers_supporting("teleport")
     assert caught.value.field == "operation"
@@ -53,14 +52,25 @@ def test_static_table_matches_the_adapters(cls):
     assert spec.accepts_bytes == cls.accepts_bytes
 
 
-def test_static_table_matches_the_local_provider():
-    if importlib.util.find_spec("swapgate.providers.local") is None:
-        pytest.skip("swapgate.providers.local is not written yet")
-    from swapgate.providers.local import LocalProvider
+def test_static_table_matches_the_builtin_provider():
+    from swapgate.providers.builtin import BuiltinProvider
 
-    spec = registry.provider_spec("local")
-    assert spec.operations == LocalProvider.operations
-    assert spec.accepts_bytes == LocalProvider.accepts_bytes
+    spec = registry.provider_spec("builtin")
+    assert spec.operations == BuiltinProvider.operations
+    assert spec.accepts_bytes == BuiltinProvider.accepts_bytes
+
+
+def test_local_is_an_alias_of_builtin():
+    """The engine's former name is accepted wherever a provider is named; jobs report the new one."""
+    assert registry.ALIASES == {"local": "builtin"}
+    assert registry.accepted_names() == ("aifaceswap", "ttapi", "builtin", "local")
+    assert registry.canonical_name("local") == "builtin"
+    assert registry.canonical_name("ttapi") == "ttapi"
+    assert registry.provider_spec("local") is registry.provider_spec("builtin")
+    assert registry.provider_spec(" Local ") is registry.provider_spec("builtin")
+    assert registry.results_in_bucket("local") is True  # jobs created under the old name
+    assert registry.get_provider("local") is registry.get_provider("builtin")
+    assert registry.get_provider("local").name == "builtin"
 
 
 @pytest.mark.parametrize(("name", "var"), [("aifaceswap", "AIFACESWAP_API_KEY"), ("ttapi", "TTAPI_API_KEY")])
@@ -85,11 +95,13 @@ def test_unknown_provider_is_invalid_request(name):
     with pytest.raises(errors.InvalidRequest) as caught:
         registry.get_provider(name)
     assert caught.value.field == "provider"
-    assert "aifaceswap, ttapi, local" in caught.value.message
+    assert "aifaceswap, ttapi, builtin" in caught.value.message
 
 
 def test_default_provider_name(monkeypatch):
-    assert registry.default_provider_name() == "local"
+    assert registry.default_provider_name() == "builtin"
+    monkeypatch.setenv("SWAPGATE_PROVIDER", "local")  # a deployment configured before the rename
+    assert registry.default_provider_name() == "builtin"
     monkeypatch.setenv("SWAPGATE_PROVIDER", " TTAPI ")
     assert registry.default_provider_name() == "ttapi"
     monkeypatch.setenv("TTAPI_API_KEY", KEY)
@@ -157,35 +169,31 @@ def test_key_from_ssm_parameter(monkeypatch):
         assert "from-ssm-123" not in repr(provider)
 
 
-def test_local_provider_is_built_lazily():
-    if importlib.util.find_spec("swapgate.providers.local") is None:
-        pytest.skip("swapgate.providers.local is not written yet")
-    provider = registry.get_provider("local")
-    assert provider.name == "local"
+def test_builtin_provider_is_built_lazily():
+    provider = registry.get_provider("builtin")
+    assert provider.name == "builtin"
     assert registry.get_provider(None) is provider  # the default
 
 
 @pytest.mark.parametrize("name", registry.provider_names())
 def test_each_spec_names_its_adapter_which_takes_its_facts_from_it(name):
-    if name == "local" and importlib.util.find_spec("swapgate.providers.local") is None:
-        pytest.skip("swapgate.providers.local is not written yet")
     spec = registry.provider_spec(name)
     module, _, cls = spec.adapter.partition(":")
     adapter = getattr(importlib.import_module(module), cls)
     assert adapter.spec is spec and adapter.name == name
 
 
-def test_results_in_bucket_only_for_the_local_engine():
-    assert [name for name in registry.provider_names() if registry.results_in_bucket(name)] == ["local"]
+def test_results_in_bucket_only_for_the_builtin_engine():
+    assert [name for name in registry.provider_names() if registry.results_in_bucket(name)] == ["builtin"]
     assert registry.results_in_bucket("gone") is False  # a job of a provider no longer listed
 
 
 def test_missing_extra_is_not_configured_and_names_the_extra(monkeypatch):
-    spec = dataclasses.replace(registry.provider_spec("local"), adapter="swapgate_missing_engine:Engine")
-    monkeypatch.setitem(registry.PROVIDERS, "local", spec)
+    spec = dataclasses.replace(registry.provider_spec("builtin"), adapter="swapgate_missing_engine:Engine")
+    monkeypatch.setitem(registry.PROVIDERS, "builtin", spec)
     with pytest.raises(errors.ProviderNotConfigured) as caught:
-        registry.get_provider("local")
+        registry.get_provider("builtin")
     assert caught.value.message == (
-        "provider 'local' is not available: swapgate_missing_engine is not installed "
+        "provider 'builtin' is not available: swapgate_missing_engine is not installed "
         "(install the 'local' extra: pip install 'swapgate[local]')"
     )

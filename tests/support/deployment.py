@@ -273,6 +273,7 @@ def deployed(
             "SWAPGATE_NOTIFY_QUEUE_URL",
             "AWS_ENDPOINT_URL",
             "SWAPGATE_WEBHOOK_SECRET_PARAM",
+            "SWAPGATE_ENGINE_FUNCTION",  # builtin jobs run in this process's threads
         ):
             monkeypatch.delenv(name, raising=False)
         registry.clear_cache()

@@ -23,7 +23,7 @@ from swapgate import config
 from swapgate.errors import InvalidRequest, ProviderNotConfigured
 from swapgate.providers.base import Operation, Provider
 
-DEFAULT_PROVIDER = "local"
+DEFAULT_PROVIDER = "builtin"
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class ProviderSpec:
     default_base_url: str | None = None
     #: the package extra the adapter needs (named when it is missing)
     extra: str | None = None
+    #: former names, still accepted wherever a provider is named; jobs report ``name``
+    aliases: tuple[str, ...] = ()
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -75,19 +77,22 @@ _SPECS = (
         default_base_url="https://api.ttapi.io",
     ),
     ProviderSpec(
-        name="local",
+        name="builtin",
         operations=frozenset(
             {Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES, Operation.FETCH}
         ),
         accepts_bytes=True,
         webhooks=True,  # it posts its webhook to the callback URL too
-        adapter="swapgate.providers.local:LocalProvider",
+        adapter="swapgate.providers.builtin:BuiltinProvider",
         results_in_bucket=True,
-        extra="local",
+        extra="local",  # on a laptop; on AWS the EngineFunction carries the engine
+        aliases=("local",),  # its name while it ran only on a laptop
     ),
 )
 #: name -> spec, in the order the API, the CLI and the docs list them
 PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
+#: alias -> name
+ALIASES: dict[str, str] = {alias: spec.name for spec in _SPECS for alias in spec.aliases}
 
 _cache: dict[tuple[str, str, str], Provider] = {}
 _lock = threading.Lock()
@@ -95,6 +100,16 @@ _lock = threading.Lock()
 
 def provider_names() -> tuple[str, ...]:
     return tuple(PROVIDERS)
+
+
+def accepted_names() -> tuple[str, ...]:
+    """Every name a request may give: the providers' names, then their aliases."""
+    return (*PROVIDERS, *ALIASES)
+
+
+def canonical_name(name: str) -> str:
+    """``name`` with an alias replaced by the provider's name (anything else is returned as is)."""
+    return ALIASES.get(name, name) if isinstance(name, str) else name
 
 
 def provider_spec(name: str) -> ProviderSpec:
@@ -134,7 +149,8 @@ def is_configured(name: str) -> bool:
 
 
 def get_provider(name: str | None = None) -> Provider:
-    """The provider client for ``name`` (``None``: ``$SWAPGATE_PROVIDER``, default ``local``).
+    """The provider client for ``name`` (``None``: ``$SWAPGATE_PROVIDER``, default ``builtin``); an alias
+    gives the provider it stands for.
 
     Raises :class:`InvalidRequest` (field ``provider``) for an unknown name and
     :class:`ProviderNotConfigured`, naming the variable to set, when its key is missing.
@@ -193,7 +209,7 @@ def _build(spec: ProviderSpec, *args: str) -> Provider:
 
 
 def _normalise(name: str) -> str:
-    return name.strip().lower() if isinstance(name, str) else ""
+    return canonical_name(name.strip().lower()) if isinstance(name, str) else ""
 
 
 def _unknown(name: object) -> InvalidRequest:

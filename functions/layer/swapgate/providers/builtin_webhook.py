@@ -1,4 +1,4 @@
-"""The local engine's webhook: the body it posts when a job ends, and its delivery, tried again with
+"""The built-in engine's webhook: the body it posts when a job ends, and its delivery, tried again with
 backoff while the receiver is unreachable or busy (5xx, 408, 429); any other answer is final."""
 
 from __future__ import annotations

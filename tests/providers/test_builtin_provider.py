@@ -1,4 +1,4 @@
-"""The ``local`` provider: asynchronous jobs on the real engine, state in (moto) S3, webhooks to a
+"""The ``builtin`` provider: asynchronous jobs on the real engine, state in (moto) S3, webhooks to a
 real loopback HTTP server, URL inputs downloaded from it."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from swapgate.errors import (
     ProviderNotConfigured,
 )
 from swapgate.providers.base import ImageInput, Operation, ProviderState
-from swapgate.providers.local import LocalProvider
-from swapgate.providers.local_jobs import JOB_ID_RE
+from swapgate.providers.builtin import BuiltinProvider
+from swapgate.providers.builtin_jobs import JOB_ID_RE
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 BUCKET = "swapgate-local-test"
@@ -150,14 +150,14 @@ def pool():
 
 @pytest.fixture
 def provider(s3, pool, waits):
-    return LocalProvider(s3=s3, executor=pool, sleep=waits)
+    return BuiltinProvider(s3=s3, executor=pool, sleep=waits)
 
 
 def state_of(s3, job_id: str) -> dict:
     return json.loads(s3.get_object(Bucket=BUCKET, Key=f"engine/{job_id}.json")["Body"].read())
 
 
-def wait_done(provider: LocalProvider, job_id: str) -> None:
+def wait_done(provider: BuiltinProvider, job_id: str) -> None:
     """Poll the job state (as the gateway's poller does) until it is terminal."""
     pause = threading.Event()
     for _ in range(WAIT * 20):
@@ -175,7 +175,7 @@ def test_swap_bytes_end_to_end(provider, s3, server):
     job = provider.swap(
         ImageInput.from_bytes(source), ImageInput.from_bytes(photo("grace_hopper.jpg")), server.url("/hook")
     )
-    assert job.provider == "local"
+    assert job.provider == "builtin"
     assert JOB_ID_RE.match(job.job_id)
     assert job.state is ProviderState.QUEUED
     assert job.cost == 0
@@ -239,7 +239,7 @@ def test_job_is_asynchronous_fetch_sees_it_queued_then_done(s3, server, waits):
     executor = ThreadPoolExecutor(max_workers=1)
     try:
         executor.submit(gate.wait, WAIT)  # keeps the only worker busy
-        provider = LocalProvider(s3=s3, executor=executor, sleep=waits)
+        provider = BuiltinProvider(s3=s3, executor=executor, sleep=waits)
         job = provider.swap(
             ImageInput.from_bytes(photo("astronaut.png")), ImageInput.from_bytes(photo("grace_hopper.jpg"))
         )
@@ -393,7 +393,7 @@ def test_https_only_unless_private_urls_are_allowed(provider, s3, server, monkey
 
 def test_missing_bucket_names_the_variable(monkeypatch, env, pool):
     monkeypatch.delenv("SWAPGATE_BUCKET")
-    provider = LocalProvider(executor=pool)
+    provider = BuiltinProvider(executor=pool)
     with pytest.raises(ProviderNotConfigured) as err:
         provider.swap(
             ImageInput.from_bytes(photo("astronaut.png")), ImageInput.from_bytes(photo("grace_hopper.jpg"))
@@ -462,11 +462,11 @@ def test_webhook_to_a_closed_port_gives_up_without_hanging(provider, pool, waits
 )
 def test_parse_webhook_refuses_other_shapes(body):
     with pytest.raises(ProviderBadResponse):
-        LocalProvider().parse_webhook(body)
+        BuiltinProvider().parse_webhook(body)
 
 
 def test_parse_webhook_failed_without_details():
-    job = LocalProvider().parse_webhook({"job_id": "local-" + "b" * 32, "state": "failed", "error": None})
+    job = BuiltinProvider().parse_webhook({"job_id": "local-" + "b" * 32, "state": "failed", "error": None})
     assert job.state is ProviderState.FAILED
     assert job.error_code == "provider_job_failed"
     assert job.error_message
@@ -494,20 +494,20 @@ def test_extract_faces_bytes_and_url(provider, server):
 
 
 def test_operations_and_repr():
-    provider = LocalProvider(bucket="b")
-    assert provider.name == "local"
+    provider = BuiltinProvider(bucket="b")
+    assert provider.name == "builtin"
     assert provider.operations == {
         Operation.SWAP,
         Operation.MULTI_SWAP,
         Operation.EXTRACT_FACES,
         Operation.FETCH,
     }
-    assert repr(provider) == "LocalProvider(bucket='b')"
+    assert repr(provider) == "BuiltinProvider(bucket='b')"
 
 
 def test_module_does_not_import_opencv():
     code = (
-        "import sys, swapgate.providers.local\n"
+        "import sys, swapgate.providers.builtin\n"
         "heavy = [m for m in ('cv2', 'numpy', 'mediapipe') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

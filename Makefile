@@ -39,9 +39,11 @@ test-py313:
 	.venv-py313/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e --ignore=tests/engine \
 		--deselect tests/providers/test_builtin_provider.py
 
-# Benchmarks print figures; they never fail on timing.
+# Benchmarks print figures; they never fail on timing. bench_engine_function.py: the EngineFunction's size,
+# cold start and time per job (.aws-sam/build/EngineFunction after `make build`, else built on the fly).
 bench: install
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_engine_function.py
 	$(PY) bench/poller_cost.py
 
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3

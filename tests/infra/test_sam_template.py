@@ -150,10 +150,14 @@ def test_logical_ids_are_the_documented_ones(resources):
         "NotifyQueue",
         "NotifyDeadLetterQueue",
     }
-    assert set(resources) == expected
+    engine = {"EngineFunction", "EngineInvokePolicy"}  # the built-in engine, docs/engine.md
+    assert set(resources) == expected | engine
     documented = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
     for logical_id in expected - {"BucketPolicy", "InboxQueuePolicy"}:
         assert f"`{logical_id}`" in documented, logical_id
+    engine_doc = (ROOT / "docs" / "engine.md").read_text()
+    for logical_id in engine:
+        assert f"`{logical_id}`" in engine_doc, logical_id
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
@@ -174,13 +178,19 @@ def test_function_code_and_runtime(template, resources, logical_id):
     assert logical_id in targets
 
 
-def test_function_globals(template):
+def test_function_globals(template, resources):
     function = template["Globals"]["Function"]
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     assert function["Tracing"] == "Active"
-    assert function["Layers"] == [{"Ref": "SwapgateLayer"}]
     assert function["Environment"]["Variables"] == GLOBAL_ENV
+    # SAM appends a function's Layers to Globals' (it cannot drop one), and the EngineFunction
+    # (x86_64, cp312) must not carry the arm64/cp313 layer: every other function names it.
+    assert "Layers" not in function
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Serverless::Function" and logical_id != "EngineFunction":
+            assert resource["Properties"].get("Layers") == [{"Ref": "SwapgateLayer"}], logical_id
+    assert "Layers" not in props(resources, "EngineFunction")
 
 
 def test_layer_is_built_from_the_package_for_arm64_cp313(resources):
@@ -469,8 +479,9 @@ def test_poll_timing_defaults_keep_the_webhook_path_cheap(template):
     assert (initial, interval, cap, timeout) == (60, 30, 300, 1800)
     assert interval <= cap < timeout
     assert parameters["MaxImageBytes"]["Default"] == 10 * 1024 * 1024
-    assert parameters["DefaultProvider"]["Default"] == "aifaceswap"
-    assert set(parameters["DefaultProvider"]["AllowedValues"]) == {"local", "aifaceswap", "ttapi"}
+    # A fresh deployment swaps with no provider account: the built-in engine; `local` is its old name.
+    assert parameters["DefaultProvider"]["Default"] == "builtin"
+    assert set(parameters["DefaultProvider"]["AllowedValues"]) == {"builtin", "local", "aifaceswap", "ttapi"}
     assert parameters["Stage"]["AllowedValues"] == ["dev", "prod"]
 
 

@@ -39,11 +39,14 @@ def test_env_json_filled_from_stack_outputs():
         "NotifyQueueUrl": "https://sqs.us-east-1.amazonaws.com/1/notify",
         "StateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:poller",
         "ApiUrl": "https://abc.execute-api.us-east-1.amazonaws.com/dev",
+        "EngineFunctionName": "swapgate-dev-EngineFunction-Y",
     }
     env = samlocal.env_json(TEMPLATE, outputs)
     assert env["Parameters"]["SWAPGATE_BUCKET"] == "swapgate-dev-1234"
     assert env["ApiFunction"]["SWAPGATE_STATE_MACHINE_ARN"] == outputs["StateMachineArn"]
     assert env["TriggerFunction"]["SWAPGATE_PUBLIC_URL"] == outputs["ApiUrl"]
+    # a conditional resource (!If [HasEngineFunction, !Ref EngineFunction, ""]) reads its output too
+    assert env["ApiFunction"]["SWAPGATE_ENGINE_FUNCTION"] == outputs["EngineFunctionName"]
     assert "<" not in json.dumps(env)
 
 

@@ -18,10 +18,13 @@ from swapgate_dev.local.cfn import TemplateError, load_template
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 SERVERLESS_API = "AWS::Serverless::Api"
 IMPLICIT_API = "ServerlessRestApi"  # the API SAM creates for Api events without RestApiId
+# Lists SAM replaces rather than concatenates (samtranslator's Globals merge schema).
+REPLACED_BY_RESOURCE = {("Function", "Architectures")}
 
 
 def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rule: maps merge (the resource wins), lists concatenate, scalars are replaced."""
+    """SAM's Globals rule: maps merge (the resource wins), lists concatenate (but for
+    ``REPLACED_BY_RESOURCE``), scalars are replaced."""
     if isinstance(global_value, dict) and isinstance(local_value, dict):
         if _is_intrinsic(global_value) or _is_intrinsic(local_value):
             return copy.deepcopy(local_value)
@@ -116,7 +119,10 @@ class SamTemplate:
     def _with_globals(self, section: str, properties: Mapping[str, Any]) -> dict[str, Any]:
         merged = copy.deepcopy(dict(self.globals.get(section) or {}))
         for key, value in properties.items():
-            merged[key] = merge_globals(merged[key], value) if key in merged else copy.deepcopy(value)
+            if key in merged and (section, key) not in REPLACED_BY_RESOURCE:
+                merged[key] = merge_globals(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
         return merged
 
     # -- functions ----------------------------------------------------------------------------

@@ -160,6 +160,15 @@ def _resource_reference(value: Any, resources: set[str]) -> bool:
     return False
 
 
+def _when_present(value: Any) -> Any:
+    """``!If [condition, value, ""]`` (a resource that may be left out) as its value when it is there."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        _, present, absent = value["Fn::If"]
+        if absent in ("", {"Ref": "AWS::NoValue"}):
+            return present
+    return value
+
+
 def env_overrides(template: SamTemplate) -> dict[str, dict[str, str]]:
     """Function logical id -> {variable: output name} for the declared variables naming a resource."""
     resources = set(template.resources)
@@ -169,6 +178,7 @@ def env_overrides(template: SamTemplate) -> dict[str, dict[str, str]]:
         for name, value in function.environment.items():
             if not _resource_reference(value, resources):
                 continue
+            value = _when_present(value)
             output = next((key for key, spec in outputs.items() if spec.get("Value") == value), None)
             if output is None:
                 raise ValueError(f"{logical_id}.{name} names a resource but no template output has its value")

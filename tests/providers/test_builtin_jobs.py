@@ -262,6 +262,11 @@ def test_engine_events():
             EngineEvent.parse(bad)
 
 
+def test_a_run_event_for_an_unknown_job_is_answered_not_retried(runner):
+    answer = EngineEvent("run", job_id="builtin-" + "f" * 32).handle(runner, 10)
+    assert answer["error"]["code"] == "provider_job_not_found" and answer["status"] == 404
+
+
 def test_detect_event_answers_errors_as_data(runner):
     answer = EngineEvent("detect", image={"url": "https://127.0.0.1/x.png"}).handle(runner, 10)
     assert answer["status"] == 400 and answer["error"]["code"] == "invalid_request"  # a refused URL

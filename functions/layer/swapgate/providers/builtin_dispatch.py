@@ -9,8 +9,8 @@
 The EngineFunction's events and answers (the contract both sides use)::
 
     {"action": "run", "job_id": "builtin-<hex>"}  ->  {"job_id": ..., "state": "succeeded" | "failed" | "skipped"}
-    {"action": "detect", "image": {"key": "engine/..."} | {"url": "https://..."}}
-        ->  {"faces": [[x1, y1, x2, y2], ...]}  or  {"error": {"code", "message", "field"?}, "status": int}
+    {"action": "detect", "image": {"key": "engine/..."} | {"url": "https://..."}}  ->  {"faces": [[x1, y1, x2, y2], ...]}
+    either, when refused  ->  {"error": {"code", "message", "field"?}, "status": int}
 """
 
 from __future__ import annotations
@@ -63,10 +63,12 @@ class EngineEvent:
         raise InvalidRequest("an engine event is {action: run, job_id} or {action: detect, image}")
 
     def handle(self, runner: EngineRunner, seconds: float) -> dict[str, Any]:
-        """Run the event on ``runner``; the answer the invoker reads (errors of ``detect`` included)."""
-        if self.action == "run":
-            return {"job_id": self.job_id, "state": runner.run(self.job_id or "", seconds)}
+        """Run the event on ``runner``; the answer the invoker reads. Refusals (no such job, a bad image)
+        are answers, not failures: an async event that failed would be retried for nothing. Anything
+        else (S3 unreachable) raises, and Lambda tries the event again."""
         try:
+            if self.action == "run":
+                return {"job_id": self.job_id, "state": runner.run(self.job_id or "", seconds)}
             return {"faces": runner.detect(self.image or {})}
         except SwapgateError as exc:
             return {"error": exc.to_dict(), "status": exc.status}

@@ -111,7 +111,7 @@ class EngineRunner:
             "engine job finished",
             extra={"provider_job_id": job_id, "state": state["state"], "seconds": state["seconds"]},
         )
-        webhook_url = state["request"].get("webhook_url")
+        webhook_url = (state.get("request") or {}).get("webhook_url")
         if webhook_url:
             send_webhook(self.http, webhook_url, state, sleep=self._sleep)
         return state["state"]

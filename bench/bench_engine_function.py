@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,7 +64,11 @@ def main() -> None:
     if python is None:
         print("engine function benchmark: no python3.12 on this machine (the function's runtime), not run")
         return
-    work = Path(tempfile.mkdtemp(prefix="swapgate-engine-bench-"))
+    with tempfile.TemporaryDirectory(prefix="swapgate-engine-bench-") as work:
+        run(args, python, Path(work))
+
+
+def run(args: argparse.Namespace, python: str, work: Path) -> None:
     bundle = args.bundle or REPO_ROOT / ".aws-sam" / "build" / "EngineFunction"
     if not (bundle / "engine" / "app.py").is_file():
         started = time.perf_counter()
@@ -144,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

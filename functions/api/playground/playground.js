@@ -228,7 +228,8 @@
     img.src = url;
     img.alt = which === "source" ? `Source picture: ${file.name}` : `Face picture: ${file.name}`;
     try {
-      if (file.type && !IMAGE_TYPES.includes(file.type)) throw new Error("type");
+      // an image type the API does not take is refused here; any other file if it is no picture at all
+      if (file.type.startsWith("image/") && !IMAGE_TYPES.includes(file.type)) throw new Error(file.type);
       await img.decode();
     } catch {
       if (state[which] && state[which].url === url) {
@@ -339,8 +340,9 @@
   }
 
   function setBusy(busy) {
+    // aria-disabled, not disabled: a disabled button would drop the keyboard focus on the page
     state.busy = busy;
-    els.submit.disabled = busy;
+    els.submit.setAttribute("aria-disabled", String(busy));
     els.submit.textContent = busy ? "Swapping..." : "Swap faces";
   }
 

@@ -184,3 +184,32 @@ def test_a_bad_file_shows_an_error_naming_the_field(playground):
     )
     expect(page.get_by_role("status")).to_have_text("Stopped: see the error below.")
     assert len(playground.posts("/v1/swaps")) == 1
+
+
+def test_swagger_ui_renders_offline_and_its_authorize_sends_the_key(browser, stack):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        elsewhere: list[str] = []
+        sent: list = []
+        page.on(
+            "request",
+            lambda r: sent.append(r) if r.url.startswith(stack.api_url) else elsewhere.append(r.url),
+        )
+        page.goto(f"{stack.api_url}/v1/docs")
+        page.get_by_role("button", name="Authorize").click(timeout=30_000)
+        modal = page.locator(".modal-ux")
+        modal.locator("input").first.fill(API_KEY)  # the apiKey scheme: x-api-key
+        modal.locator("button.modal-btn.authorize").first.click()
+        modal.locator("button.btn-done").first.click()
+        page.get_by_text("List the providers", exact=True).click()
+        page.get_by_role("button", name="Try it out").click()
+        page.get_by_role("button", name="Execute").click()
+        expect(page.locator(".live-responses-table tbody .response-col_status").first).to_contain_text("200")
+        (listed,) = [r for r in sent if r.url == f"{stack.api_url}/v1/providers"]
+        assert listed.headers["x-api-key"] == API_KEY
+        assert [url for url in elsewhere if not url.startswith("data:")] == []  # inlined assets: no CDN
+    finally:
+        context.close()

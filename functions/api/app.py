@@ -6,7 +6,6 @@ answer. OpenAPI and the Swagger UI are generated from these route definitions.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -45,7 +44,7 @@ from compat_routes import ERROR_DIALECTS
 from compat_routes import router as compat_router
 from playground import playground_response
 from provider_list import ProviderList, provider_list
-from waiting import CancelAfterHeader, PreferHeader, job_timeout, requested_wait, waited
+from waiting import CancelAfterHeader, PreferHeader, job_timeout, request_start, requested_wait, waited
 
 logger = Logger()
 tracer = Tracer()
@@ -105,6 +104,10 @@ CREATED = {
 }
 
 
+def _started() -> float:
+    return request_start(app.current_event.request_context.request_time_epoch)
+
+
 def _created(job: Job, wait: int | None, started: float) -> Response:
     """202 with the accepted job; with a wait preference, the job once it ends or the wait is over."""
     if wait is None:
@@ -121,7 +124,7 @@ def create_swap(
 ):
     """Swap the face in ``face_image`` into ``source_image``. ``Prefer: wait`` answers when the job
     ends (201) or after the wait (202); ``Cancel-After`` sets this job's deadline."""
-    started, wait = time.monotonic(), requested_wait(prefer)
+    started, wait = _started(), requested_wait(prefer)
     job = submit_idempotent(
         Operation.SWAP,
         source=image_source("source_image", body.source_image),
@@ -143,7 +146,7 @@ def create_multi_swap(
 ):
     """Replace several faces of ``source_image``: ``face_images[i]`` goes to the face at ``indexes[i]``
     (the box order of POST /v1/faces). ``Prefer`` and ``Cancel-After`` as for POST /v1/swaps."""
-    started, wait = time.monotonic(), requested_wait(prefer)
+    started, wait = _started(), requested_wait(prefer)
     job = submit_idempotent(
         Operation.MULTI_SWAP,
         source=image_source("source_image", body.source_image),
@@ -175,7 +178,7 @@ def find_faces(body: Annotated[FacesRequest, Body()]) -> FacesResponse:
 def get_swap(id: Annotated[str, Path(max_length=64)], prefer: PreferHeader = None) -> Response[JobView]:
     """A job's state; ``result_url`` is a short-lived link to this deployment's copy of the result.
     With ``Prefer: wait`` a long poll: the answer comes when the job ends (200) or after the wait (202)."""
-    started, wait = time.monotonic(), requested_wait(prefer)
+    started, wait = _started(), requested_wait(prefer)
     job = load_job(id)
     if wait is None:
         return Response(status_code=200, content_type="application/json", body=job_view(job))

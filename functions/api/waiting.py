@@ -28,8 +28,10 @@ from api_support import gateway, job_view
 
 DEFAULT_WAIT_SECONDS = 10
 MAX_WAIT_SECONDS = 20
-#: time a waiting invocation keeps free before its own timeout: the last read and the answer
-LAMBDA_MARGIN_SECONDS = 3.0
+#: API Gateway's integration timeout, counted from when it received the request (a cold start included)
+API_GATEWAY_TIMEOUT_SECONDS = 29
+#: time kept free before either timeout: the last read and the answer
+MARGIN_SECONDS = 3.0
 
 PreferHeader = Annotated[
     str | None,
@@ -94,17 +96,29 @@ def job_timeout(cancel_after: str | None) -> int | None:
     return min(seconds, PollSettings.from_env().timeout_seconds)
 
 
+def request_start(received_ms: int | None) -> float:
+    """When API Gateway received the request (``requestTimeEpoch``), on the monotonic clock; now when
+    that is unknown or not within its timeout (a replayed sample event)."""
+    now = time.monotonic()
+    if not received_ms:
+        return now
+    age = time.time() - received_ms / 1000
+    return now - age if 0 <= age < API_GATEWAY_TIMEOUT_SECONDS else now
+
+
 def _until(started: float, wait: int, context: Any) -> float:
-    """When waiting stops: ``wait`` seconds after the request began, but before the invocation ends."""
-    until = started + wait
+    """When waiting stops: ``wait`` seconds after the request began, but before API Gateway or the
+    invocation would end it."""
+    until = min(started + wait, started + API_GATEWAY_TIMEOUT_SECONDS - MARGIN_SECONDS)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is not None:
-        until = min(until, time.monotonic() + remaining() / 1000 - LAMBDA_MARGIN_SECONDS)
+        until = min(until, time.monotonic() + remaining() / 1000 - MARGIN_SECONDS)
     return until
 
 
 def waited(job: Job, wait: int, *, started: float, context: Any, ended_status: int) -> Response:
-    """The job once it has ended (``ended_status``) or after the wait (202), as ``GET`` shows it."""
+    """The job once it has ended (``ended_status``) or after the wait (202), as ``GET`` shows it;
+    ``started``: ``request_start``."""
     store = gateway().store
     job = wait_for_end(lambda: store.get(job.id), _until(started, wait, context), job=job)
     return Response(

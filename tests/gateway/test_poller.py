@@ -238,6 +238,9 @@ def test_cancel_after_is_the_executions_deadline_capped_by_the_job_timeout(
     before = int(time.time())
     job = _submit_with(deployment, fake_aifaceswap, cancel_after)
     given = json.loads(poller.sfn.describe_execution(executionArn=job["execution_arn"])["input"])
+    # cancel: the execution stops now, instead of waking up in a later test
+    deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
+    assert _wait_for_end(poller.sfn, job["execution_arn"])["status"] == "ABORTED"
     assert before + seconds <= given["deadline"] <= int(time.time()) + seconds
     assert given["initial_seconds"] == min(600, seconds)
 

@@ -8,6 +8,7 @@ import mimetypes
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from time import sleep
 from typing import Any
@@ -27,6 +28,15 @@ RETRY_STATUSES = (429, 503)
 RETRY_AFTER_CAP = 30.0
 #: The wait between attempts is the answer's Retry-After alone (1 s when it names none).
 SERVER_PACED = Backoff(base=0.0, cap=0.0)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful API answer: its status, whether the API waited as asked, and its JSON object."""
+
+    status: int
+    body: dict[str, Any]
+    waited: bool = False  # the answer carried Preference-Applied
 
 
 class _Busy(Exception):
@@ -115,6 +125,18 @@ class Client:
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """One API call's JSON object (see ``request``)."""
+        return self.request(method, path, body=body, content_type=content_type, headers=headers).body
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         """One API call; 429/503 answers are retried after their Retry-After. The body is sent as
         the same bytes every time, so that an Idempotency-Key matches."""
         sent = dict(headers or {})
@@ -148,12 +170,25 @@ class Client:
             raise ApiError(response.status_code, "invalid_answer", "the API answer is not JSON") from None
         if not isinstance(answer, dict):
             raise ApiError(response.status_code, "invalid_answer", "the API answer is not a JSON object")
-        return answer
+        return Answer(response.status_code, answer, "Preference-Applied" in response.headers)
 
-    def submit(self, path: str, parts: list[tuple[str, Any]], list_fields: tuple[str, ...] = ()):
+    def submit(
+        self, path: str, parts: list[tuple[str, Any]], list_fields: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """``create``'s JSON object."""
+        return self.create(path, parts, list_fields).body
+
+    def create(
+        self,
+        path: str,
+        parts: list[tuple[str, Any]],
+        list_fields: tuple[str, ...] = (),
+        *,
+        wait: int | None = None,
+    ) -> Answer:
         """POST ``parts`` (name, value) in order: multipart when a value is a file ``(name, bytes,
         type)``, JSON otherwise (``list_fields`` become arrays). Sent with an Idempotency-Key, so a
-        retried request never makes a second job."""
+        retried request never makes a second job; with ``wait``, ``Prefer: wait=<wait>``."""
         if any(isinstance(value, tuple) for _, value in parts):
             fields = [(name, value if isinstance(value, tuple) else str(value)) for name, value in parts]
             body, content_type = urllib3.encode_multipart_formdata(fields)
@@ -165,9 +200,10 @@ class Client:
                 else:
                     document[name] = value
             body, content_type = json.dumps(document).encode(), "application/json"
-        return self.call(
-            "POST", path, body=body, content_type=content_type, headers={"Idempotency-Key": uuid.uuid4().hex}
-        )
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        if wait is not None:
+            headers["Prefer"] = f"wait={wait}"
+        return self.request("POST", path, body=body, content_type=content_type, headers=headers)
 
     def upload(self, image: ImageArg) -> str:
         """Put a local file in the bucket by a presigned POST; the ``upload://`` reference."""

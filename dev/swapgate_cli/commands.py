@@ -8,10 +8,11 @@ import re
 import sys
 from typing import Any
 
-from swapgate_cli.client import Client
+from swapgate_cli import progress
+from swapgate_cli.client import Answer, Client
 from swapgate_cli.errors import CliError
 from swapgate_cli.images import ImageArg, prepare
-from swapgate_cli.progress import Progress, wait_for
+from swapgate_cli.progress import TERMINAL, Progress, server_wait, wait_for
 
 
 def finish(client: Client, job: dict[str, Any], args: argparse.Namespace) -> int:
@@ -36,7 +37,17 @@ def _print_json(document: Any) -> None:
     print(json.dumps(document, indent=2, sort_keys=True))
 
 
-def _submitted(client: Client, accepted: dict[str, Any], args: argparse.Namespace) -> int:
+def _create(
+    client: Client, path: str, parts: list[tuple[str, Any]], args: argparse.Namespace, **options: Any
+) -> int:
+    """Submit the job; with --wait, asking the API to answer when it ends (``Prefer: wait``)."""
+    start = progress.monotonic()
+    wait = server_wait(client.timeout, args.max_wait) if args.wait else None
+    return _submitted(client, client.create(path, parts, wait=wait, **options), args, start)
+
+
+def _submitted(client: Client, answer: Answer, args: argparse.Namespace, start: float) -> int:
+    accepted = answer.body
     if not args.wait:
         if args.json:
             _print_json(accepted)
@@ -45,13 +56,19 @@ def _submitted(client: Client, accepted: dict[str, Any], args: argparse.Namespac
         return 0
     if not args.quiet:
         print(f"job {accepted['id']} accepted by provider {accepted.get('provider')}", file=sys.stderr)
+    shown = Progress(sys.stderr, accepted["id"], args.quiet)
+    status = accepted.get("status")
+    if answer.status != 202 and status in TERMINAL:  # the API waited and the job has ended: no polling
+        shown.line(f"job {accepted['id']}: {status}", progress.monotonic() - start)
+        return finish(client, accepted, args)
     try:
         job = wait_for(
             client,
             accepted["id"],
             interval=args.interval,
             max_wait=args.max_wait,
-            progress=Progress(sys.stderr, accepted["id"], args.quiet),
+            progress=shown,
+            start=start,
         )
     except KeyboardInterrupt:
         raise CliError(
@@ -68,7 +85,7 @@ def _options(args: argparse.Namespace) -> list[tuple[str, Any]]:
 def cmd_swap(client: Client, args: argparse.Namespace) -> int:
     images = [("source_image", ImageArg.parse(args.source)), ("face_image", ImageArg.parse(args.face))]
     parts = prepare(client, images, sys.stderr) + _options(args)
-    return _submitted(client, client.submit("/v1/swaps", parts), args)
+    return _create(client, "/v1/swaps", parts, args)
 
 
 def cmd_multi(client: Client, args: argparse.Namespace) -> int:
@@ -76,8 +93,7 @@ def cmd_multi(client: Client, args: argparse.Namespace) -> int:
     images += [("face_images", ImageArg.parse(face)) for face in args.faces]
     parts = prepare(client, images, sys.stderr)
     parts += [("indexes", index) for index in args.indexes] + _options(args)
-    accepted = client.submit("/v1/swaps/multi", parts, list_fields=("face_images", "indexes"))
-    return _submitted(client, accepted, args)
+    return _create(client, "/v1/swaps/multi", parts, args, list_fields=("face_images", "indexes"))
 
 
 def cmd_faces(client: Client, args: argparse.Namespace) -> int:

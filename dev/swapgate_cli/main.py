@@ -70,7 +70,11 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
         "--provider", help="aifaceswap, ttapi or builtin (also called local; default: the deployment's)"
     )
     parser.add_argument("--webhook", metavar="URL", help="an https URL called when the job ends")
-    parser.add_argument("--wait", action="store_true", help="wait for the job and save its result")
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the job and save its result (the API holds each request up to 20 s: Prefer: wait)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -81,7 +85,10 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
-        "--interval", type=_positive, default=1.0, help="first poll interval in seconds (default 1)"
+        "--interval",
+        type=_positive,
+        default=1.0,
+        help="first poll interval in seconds, when the API does not hold requests (default 1)",
     )
     parser.add_argument("--max-wait", type=_positive, metavar="SECONDS", help="give up waiting after this")
 

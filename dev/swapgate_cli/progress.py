@@ -1,4 +1,5 @@
-"""Following a job (``--wait``): polling at growing intervals, and its progress on stderr."""
+"""Following a job (``--wait``): long polls (``Prefer: wait``), else polling at growing intervals, and
+its progress on stderr."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ POLL_GROWTH = 1.5
 POLL_MAX_INTERVAL = 10.0
 POLL_FAILURES = 3  # consecutive failed polls tolerated while waiting
 HEARTBEAT_SECONDS = 30.0  # a "still running" line this often when stderr is not a terminal
+SERVER_WAIT = 20  # Prefer: wait=20, the most the API holds a request
+TIMEOUT_MARGIN = 10.0  # of one request's --timeout, kept for the upload and the network
+
+
+def server_wait(timeout: float, remaining: float | None = None) -> int | None:
+    """The ``Prefer: wait`` to send: the API's maximum, well inside one request's ``timeout`` and no
+    longer than what is ``remaining`` of ``--max-wait``; None when that leaves less than a second."""
+    seconds = min(SERVER_WAIT, timeout - TIMEOUT_MARGIN)
+    if remaining is not None:
+        seconds = min(seconds, remaining)
+    return int(seconds) if seconds >= 1 else None
 
 
 class Progress:
@@ -57,17 +69,33 @@ class Progress:
 
 
 def wait_for(
-    client: Client, job_id: str, *, interval: float, max_wait: float | None, progress: Progress
+    client: Client,
+    job_id: str,
+    *,
+    interval: float,
+    max_wait: float | None,
+    progress: Progress,
+    start: float | None = None,
 ) -> dict[str, Any]:
-    """Poll the job, with growing intervals, until it ends (or ``max_wait`` passes)."""
-    start = monotonic()
+    """Follow the job until it ends (or ``max_wait`` after ``start`` passes): each GET asks the API to
+    hold it until the job ends (``Prefer: wait``); when the API did not hold it, the next one comes
+    after a growing interval."""
+    start = monotonic() if start is None else start
     delay, last, failures = interval, None, 0
     job: dict[str, Any] = {}
     try:
         while True:
+            held = False
+            remaining = None if max_wait is None else max_wait - (monotonic() - start)
+            wait = server_wait(client.timeout, remaining)
+            asked_at = monotonic()
             try:
-                job = client.call("GET", f"/v1/swaps/{job_id}")
-                failures = 0
+                answer = client.request(
+                    "GET", f"/v1/swaps/{job_id}", headers={"Prefer": f"wait={wait}"} if wait else None
+                )
+                job, failures = answer.body, 0
+                # held: the API waited as asked (a server that answers at once is polled at intervals)
+                held = answer.waited and wait is not None and monotonic() - asked_at >= wait / 2
             except (Unreachable, ApiError) as exc:
                 transient = isinstance(exc, Unreachable) or exc.status in (429, 502, 503, 504)
                 failures += 1
@@ -86,6 +114,8 @@ def wait_for(
                     f"job {job_id} is still {status} after {max_wait:g}s; "
                     f"see it later with: swapgate status {job_id}"
                 )
+            if held:
+                continue  # the API already waited: ask again at once
             until = monotonic() + delay
             while (now := monotonic()) < until:
                 progress.tick(status, now - start)

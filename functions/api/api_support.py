@@ -37,8 +37,9 @@ logger = Logger(child=True)
 #: renders an error for the routes that imitate a provider
 ErrorDialect = Callable[[SwapgateError], dict[str, Any]]
 
-#: paths anyone may read
+#: paths anyone may read: these prefixes, and the playground page at exactly "/"
 PUBLIC_PATHS = ("/v1/docs", "/v1/openapi.json")
+PUBLIC_PAGES = ("/",)
 
 _app: Any = None  # the resolver, set by install_error_handlers
 #: path prefix -> how errors are rendered there (the compatibility routes' dialects), set likewise
@@ -64,7 +65,8 @@ def authorize(event: dict) -> str | None:
 
     Runs before routing, so that no route, not even its input validation, answers an unknown caller.
     """
-    if (event.get("path") or "").startswith(PUBLIC_PATHS):
+    path = event.get("path") or ""
+    if path in PUBLIC_PAGES or path.startswith(PUBLIC_PATHS):
         return None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     owner = access.authenticate(headers)
@@ -222,6 +224,7 @@ def submit_idempotent(
     idempotency_key: str | None,
     indexes: Sequence[int] = (),
     webhook_format: str = "swapgate",
+    timeout_seconds: int | None = None,
 ) -> Job:
     """Submit a job; with an Idempotency-Key, a retry of the same request returns the first job."""
     if operation is Operation.MULTI_SWAP:
@@ -235,6 +238,7 @@ def submit_idempotent(
         webhook=webhook,
         webhook_format=webhook_format,
         owner=current_owner(),
+        timeout_seconds=timeout_seconds,
     )
     if not idempotency_key:
         return gateway().submit(request, public_url())

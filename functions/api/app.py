@@ -1,4 +1,4 @@
-"""The public HTTPS API (v1) and the provider compatibility routes.
+"""The public HTTPS API (v1), the provider compatibility routes and the playground page.
 
 Thin on purpose: parse and validate (Powertools + pydantic), call the gateway in the layer, shape the
 answer. OpenAPI and the Swagger UI are generated from these route definitions.
@@ -10,9 +10,11 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from swapgate.errors import SwapgateError
+from swapgate.jobs import Job
 from swapgate.providers.base import Operation
 
 from api_models import (
@@ -40,15 +42,28 @@ from api_support import (
 )
 from compat_routes import ERROR_DIALECTS
 from compat_routes import router as compat_router
+from playground import playground_response
+from provider_list import ProviderList, provider_list
+from waiting import CancelAfterHeader, PreferHeader, job_timeout, request_start, requested_wait, waited
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
+#: the OpenAPI document's header; every operation in it takes the key as x-api-key or as a Bearer token
+OPENAPI = {
+    "title": "Swapgate",
+    "version": "1",
+    "description": "One API over face-swap providers.",
+    "security_schemes": {
+        "apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header, description="a client API key"),
+        "bearer": HTTPBearer(description="the same key as `Authorization: Bearer <key>`"),
+    },
+    "security": [{"apiKey": []}, {"bearer": []}],
+}
+
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(
-    path="/v1/docs", title="Swapgate", version="1", description="One API over face-swap providers."
-)
+app.enable_swagger(path="/v1/docs", **OPENAPI)  # assets inlined by Powertools: works offline
 install_error_handlers(app, ERROR_DIALECTS)
 
 IdempotencyKey = Annotated[
@@ -63,12 +78,53 @@ IdempotencyKey = Annotated[
 
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_json():
-    return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema())
+    return Response(
+        status_code=200, content_type="application/json", body=app.get_openapi_json_schema(**OPENAPI)
+    )
 
 
-@app.post("/v1/swaps", responses={202: {"description": "accepted", "content": {"application/json": {}}}})
-def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: IdempotencyKey = None):
-    """Swap the face in ``face_image`` into ``source_image``."""
+@app.get("/", include_in_schema=False)
+def playground():
+    return playground_response()
+
+
+def _job(description: str) -> dict:
+    """An answer carrying a job, maybe after waiting for it (``Preference-Applied``)."""
+    applied = {"description": "`wait=N` when a `Prefer: wait` was honoured", "schema": {"type": "string"}}
+    return {
+        "description": description,
+        "headers": {"Preference-Applied": applied},
+        "content": {"application/json": {"model": JobView}},
+    }
+
+
+CREATED = {
+    201: _job("with `Prefer: wait`: the job has ended (see `status`)"),
+    202: _job("accepted: the job runs (with `Prefer: wait`: still running when the wait ended)"),
+}
+
+
+def _started() -> float:
+    return request_start(app.current_event.request_context.request_time_epoch)
+
+
+def _created(job: Job, wait: int | None, started: float) -> Response:
+    """202 with the accepted job; with a wait preference, the job once it ends or the wait is over."""
+    if wait is None:
+        return accepted(JobAccepted(id=job.id, status=job.status, provider=job.provider, points=job.points))
+    return waited(job, wait, started=started, context=app.lambda_context, ended_status=201)
+
+
+@app.post("/v1/swaps", summary="Swap one face", responses=CREATED)
+def create_swap(
+    body: Annotated[SwapRequest, Body()],
+    idempotency_key: IdempotencyKey = None,
+    prefer: PreferHeader = None,
+    cancel_after: CancelAfterHeader = None,
+):
+    """Swap the face in ``face_image`` into ``source_image``. ``Prefer: wait`` answers when the job
+    ends (201) or after the wait (202); ``Cancel-After`` sets this job's deadline."""
+    started, wait = _started(), requested_wait(prefer)
     job = submit_idempotent(
         Operation.SWAP,
         source=image_source("source_image", body.source_image),
@@ -76,13 +132,21 @@ def create_swap(body: Annotated[SwapRequest, Body()], idempotency_key: Idempoten
         provider=body.provider,
         webhook=body.webhook,
         idempotency_key=idempotency_key,
+        timeout_seconds=job_timeout(cancel_after),
     )
-    return accepted(JobAccepted(id=job.id, status=job.status, provider=job.provider, points=job.points))
+    return _created(job, wait, started)
 
 
-@app.post("/v1/swaps/multi")
-def create_multi_swap(body: Annotated[MultiSwapRequest, Body()], idempotency_key: IdempotencyKey = None):
-    """Replace several faces of ``source_image``: ``face_images[i]`` goes to the face at ``indexes[i]``."""
+@app.post("/v1/swaps/multi", summary="Replace several faces", responses=CREATED)
+def create_multi_swap(
+    body: Annotated[MultiSwapRequest, Body()],
+    idempotency_key: IdempotencyKey = None,
+    prefer: PreferHeader = None,
+    cancel_after: CancelAfterHeader = None,
+):
+    """Replace several faces of ``source_image``: ``face_images[i]`` goes to the face at ``indexes[i]``
+    (the box order of POST /v1/faces). ``Prefer`` and ``Cancel-After`` as for POST /v1/swaps."""
+    started, wait = _started(), requested_wait(prefer)
     job = submit_idempotent(
         Operation.MULTI_SWAP,
         source=image_source("source_image", body.source_image),
@@ -91,34 +155,53 @@ def create_multi_swap(body: Annotated[MultiSwapRequest, Body()], idempotency_key
         provider=body.provider,
         webhook=body.webhook,
         idempotency_key=idempotency_key,
+        timeout_seconds=job_timeout(cancel_after),
     )
-    return accepted(JobAccepted(id=job.id, status=job.status, provider=job.provider, points=job.points))
+    return _created(job, wait, started)
 
 
-@app.post("/v1/faces")
+@app.post("/v1/faces", summary="Detect faces")
 def find_faces(body: Annotated[FacesRequest, Body()]) -> FacesResponse:
     """Find the faces in ``image``: boxes ``[x1, y1, x2, y2]``; a box's position is its multi-swap index."""
     boxes = extract_faces(image_source("image", body.image), body.provider)
     return FacesResponse(faces=boxes.faces, points=boxes.cost)
 
 
-@app.get("/v1/swaps/<id>")
-def get_swap(id: Annotated[str, Path(max_length=64)]) -> JobView:
-    """A job's state; ``result_url`` is a short-lived link to this deployment's copy of the result."""
-    return job_view(load_job(id))
+@app.get(
+    "/v1/swaps/<id>",
+    summary="Get a job",
+    responses={
+        200: _job("the job (with `Prefer: wait`: it has ended)"),
+        202: _job("with `Prefer: wait`: still running when the wait ended"),
+    },
+)
+def get_swap(id: Annotated[str, Path(max_length=64)], prefer: PreferHeader = None) -> Response[JobView]:
+    """A job's state; ``result_url`` is a short-lived link to this deployment's copy of the result.
+    With ``Prefer: wait`` a long poll: the answer comes when the job ends (200) or after the wait (202)."""
+    started, wait = _started(), requested_wait(prefer)
+    job = load_job(id)
+    if wait is None:
+        return Response(status_code=200, content_type="application/json", body=job_view(job))
+    return waited(job, wait, started=started, context=app.lambda_context, ended_status=200)
 
 
-@app.post("/v1/swaps/<id>/cancel")
+@app.post("/v1/swaps/<id>/cancel", summary="Cancel a job")
 def cancel_swap(id: Annotated[str, Path(max_length=64)]) -> JobView:
     """Cancel a queued or running job; a result arriving later is dropped."""
     job = load_job(id)
     return job_view(gateway().cancel(job.id))
 
 
-@app.post("/v1/uploads")
+@app.post("/v1/uploads", summary="Upload a large image")
 def create_upload() -> UploadTicket:
     """A presigned POST for one image too large for the API's body limit; pass ``reference`` on."""
     return UploadTicket(**gateway().storage.presigned_upload())
+
+
+@app.get("/v1/providers", summary="List the providers")
+def list_providers() -> ProviderList:
+    """The providers, the operations each supports, and whether this deployment is configured for it."""
+    return provider_list()
 
 
 app.include_router(compat_router)

@@ -55,7 +55,9 @@ def aifaceswap_error(exc: SwapgateError) -> dict:
     return {"code": exc.status, "data": None, "message": exc.message}
 
 
-@router.post("/api/aifaceswap/v1/faceswap", tags=["aifaceswap compatible"])
+@router.post(
+    "/api/aifaceswap/v1/faceswap", tags=["aifaceswap compatible"], summary="Swap one face (aifaceswap.io)"
+)
 def aifaceswap_faceswap(body: Annotated[AifaceswapFaceswap, Body()]) -> dict:
     job = submit_idempotent(
         Operation.SWAP,
@@ -69,13 +71,19 @@ def aifaceswap_faceswap(body: Annotated[AifaceswapFaceswap, Body()]) -> dict:
     return _envelope({"task_id": job.id, "points": job.points or 0})
 
 
-@router.post("/api/aifaceswap/v1/extract_face", tags=["aifaceswap compatible"])
+@router.post(
+    "/api/aifaceswap/v1/extract_face", tags=["aifaceswap compatible"], summary="Detect faces (aifaceswap.io)"
+)
 def aifaceswap_extract_face(body: Annotated[AifaceswapExtractFace, Body()]) -> dict:
     boxes = extract_faces(image_source("img", body.img), None)
     return _envelope({"faces": boxes.faces, "points": boxes.cost or 0})
 
 
-@router.post("/api/aifaceswap/v1/multi_faceswap", tags=["aifaceswap compatible"])
+@router.post(
+    "/api/aifaceswap/v1/multi_faceswap",
+    tags=["aifaceswap compatible"],
+    summary="Replace several faces (aifaceswap.io)",
+)
 def aifaceswap_multi_faceswap(body: Annotated[AifaceswapMultiFaceswap, Body()]) -> dict:
     job = submit_idempotent(
         Operation.MULTI_SWAP,
@@ -113,7 +121,7 @@ def ttapi_job_body(job: Job) -> dict:
     return ttapi_payload(job, result_url(job))
 
 
-@router.post("/insightFace/v1/swap", tags=["TTAPI compatible"])
+@router.post("/insightFace/v1/swap", tags=["TTAPI compatible"], summary="Swap one face (TTAPI)")
 def ttapi_swap(body: Annotated[TtapiSwap, Body()]) -> dict:
     job = submit_idempotent(
         Operation.SWAP,
@@ -127,12 +135,12 @@ def ttapi_swap(body: Annotated[TtapiSwap, Body()]) -> dict:
     return {"status": "SUCCESS", "message": "", "data": {"jobId": job.id}}
 
 
-@router.post("/insightFace/v1/fetch", tags=["TTAPI compatible"])
+@router.post("/insightFace/v1/fetch", tags=["TTAPI compatible"], summary="Get a job (TTAPI)")
 def ttapi_fetch(body: Annotated[TtapiFetch, Body()]) -> dict:
     return ttapi_job_body(load_job(body.jobId))
 
 
-@router.get("/insightFace/v1/fetch", tags=["TTAPI compatible"])
+@router.get("/insightFace/v1/fetch", tags=["TTAPI compatible"], summary="Get a job (TTAPI, query form)")
 def ttapi_fetch_query(jobId: Annotated[str, Query(max_length=64)]) -> dict:
     return ttapi_job_body(load_job(jobId))
 

@@ -70,6 +70,7 @@ class Job:
     statuses: list[str]  # what successive GETs answer; the last one repeats
     error: dict | None = None
     polls: int = 0
+    created: float = 0.0  # the clock's time when it was made
 
 
 @dataclass
@@ -93,6 +94,10 @@ class FakeApi:
     faces: list[list[int]] = field(default_factory=lambda: [[10, 20, 110, 140], [200, 25, 290, 150]])
     delay: float = 0.0  # seconds before answering any request
     clock: Any = None
+    #: answer ``Prefer: wait`` as the API does (needs ``clock``): jobs then succeed ``job_seconds``
+    #: (virtual) after they are made, and a waiting answer moves the clock on as the server would
+    honour_wait: bool = False
+    job_seconds: float = 1.0
     uploads: dict[str, list[Part]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -118,9 +123,13 @@ class FakeApi:
         if request.headers.get("x-api-key") != self.api_key:
             return self.error(401, "unauthorized", "the API key is not valid")
         route = (request.method, request.path)
+        wait = self.wait_asked(request)
         if route in (("POST", "/v1/swaps"), ("POST", "/v1/swaps/multi")):
             job = Job(f"job{next(self._ids):04d}", list(self.next_statuses), self.next_error)
+            job.created = self.clock.now if self.clock else 0.0
             self.jobs[job.id] = job
+            if wait is not None:
+                return self.waited(job, wait, 201)
             return 202, {"id": job.id, "status": "queued", "provider": "local", "points": 1}, {}
         if route == ("POST", "/v1/faces"):
             return 200, {"faces": self.faces, "points": 0}, {}
@@ -145,11 +154,32 @@ class FakeApi:
                 job.statuses = ["canceled"]
                 job.polls = 0
                 return 200, self.view(job, "canceled"), {}
+            if request.method == "GET" and self.honour_wait:
+                job.polls += 1
+                return self.waited(job, wait or 0, 200, applied=wait is not None)
             if request.method == "GET":
                 status = job.statuses[min(job.polls, len(job.statuses) - 1)]
                 job.polls += 1
                 return 200, self.view(job, status), {}
         return self.error(404, "not_found", f"no route {request.method} {request.path}")
+
+    def wait_asked(self, request: Recorded) -> int | None:
+        match = re.fullmatch(r"wait=(\d+)", request.headers.get("prefer", ""))
+        return int(match.group(1)) if self.honour_wait and match else None
+
+    def waited(
+        self, job: Job, wait: int, ended_status: int, applied: bool = True
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Hold the answer until the job ends or ``wait`` passes (on the virtual clock); without a
+        preference (``applied`` false) a GET answers 200 at once."""
+        left = job.created + self.job_seconds - self.clock.now
+        if left > 0:
+            self.clock.now += min(wait, left)
+        ended = self.clock.now >= job.created + self.job_seconds
+        answer = self.view(job, "succeeded" if ended else "running")
+        if not applied:
+            return 200, answer, {}
+        return (ended_status if ended else 202), answer, {"Preference-Applied": f"wait={wait}"}
 
     def view(self, job: Job, status: str) -> dict[str, Any]:
         return {

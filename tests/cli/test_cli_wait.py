@@ -181,3 +181,48 @@ def test_a_non_terminal_gets_a_heartbeat_line_on_long_waits(api, run, clock, cap
     err = capsys.readouterr().err
     assert "job job0001: still running" in err
     assert "\r" not in err
+
+
+def test_wait_asks_the_api_to_hold_the_create_and_a_201_needs_no_poll(api, run, clock, tmp_path, capsys):
+    api.honour_wait, api.job_seconds = True, 1.0
+    assert run("swap", SOURCE, FACE, "--wait", "-o", str(tmp_path / "out.png")) == 0
+    (create,) = api.of("POST", "/v1/swaps")
+    assert create.headers["prefer"] == "wait=20"
+    assert api.of("GET", "/v1/swaps/.*") == []  # ended within the create's wait
+    assert (tmp_path / "out.png").read_bytes() == RESULT_PNG
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["job job0001 accepted by provider local", "[   1.0s] job job0001: succeeded"]
+
+
+def test_after_a_202_it_long_polls_without_sleeping_between(api, run, clock, capsys):
+    api.honour_wait, api.job_seconds = True, 50.0
+    assert run("swap", SOURCE, FACE, "--wait", "-q") == 0
+    polls = api.of("GET", "/v1/swaps/job0001")
+    assert [p.headers["prefer"] for p in polls] == ["wait=20", "wait=20"]
+    assert [p.at - 1000.0 for p in polls] == [20.0, 40.0]  # each one right after the last answer
+    assert clock.sleeps == []  # the API did the waiting
+    assert clock.now - 1000.0 == 50.0
+
+
+def test_the_wait_asked_stays_inside_the_request_timeout_and_max_wait(api, run, clock, capsys):
+    api.honour_wait, api.job_seconds = True, 100.0
+    assert run("swap", SOURCE, FACE, "--wait", "--timeout", "15", "--max-wait", "12") == 1
+    (create,) = api.of("POST", "/v1/swaps")
+    assert create.headers["prefer"] == "wait=5"  # a 15 s request timeout keeps 10 s for the rest
+    assert [p.headers["prefer"] for p in api.of("GET", "/v1/swaps/job0001")] == ["wait=5", "wait=2"]
+    assert "is still running after 12s" in capsys.readouterr().err
+
+
+def test_without_wait_no_preference_is_sent(api, run, clock):
+    assert run("swap", SOURCE, FACE) == 0
+    (create,) = api.of("POST", "/v1/swaps")
+    assert "prefer" not in create.headers
+
+
+def test_an_api_that_answers_at_once_despite_preference_applied_is_polled_at_intervals(api, run, clock):
+    running = {"id": "job0001", "status": "running", "provider": "local"}
+    for _ in range(2):
+        api.answer_once("GET", "/v1/swaps/job0001", 202, running, {"Preference-Applied": "wait=20"})
+    assert run("swap", SOURCE, FACE, "--wait", "-q") == 0
+    times = [r.at for r in api.of("GET", "/v1/swaps/job0001")]
+    assert [round(b - a, 3) for a, b in itertools.pairwise(times)][:2] == [1.0, 1.5]  # no hot loop

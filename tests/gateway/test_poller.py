@@ -219,3 +219,42 @@ def test_poll_handler_failing_past_its_retries_then_the_job_still_ends(deploymen
     record = deployment.job(job["id"])
     assert record["status"] == "succeeded"
     assert deployment.keys("results/") == [f"results/{job['id']}.png"]
+
+
+def _submit_with(deployment, fake, cancel_after: str) -> dict:
+    body = {"source_image": f"{fake.base_url}/a.png", "face_image": f"{fake.base_url}/b.png"}
+    answer = deployment.api("POST", "/v1/swaps", json_body=body, headers={"Cancel-After": cancel_after})
+    assert answer.status == 202, answer.body
+    return deployment.job(answer.body["id"])
+
+
+@pytest.mark.parametrize(("cancel_after", "seconds"), [("5m", 300), ("90", 90), ("2h", 1800)])
+def test_cancel_after_is_the_executions_deadline_capped_by_the_job_timeout(
+    deployment, poller, fake_aifaceswap, monkeypatch, cancel_after, seconds
+):
+    monkeypatch.setenv("SWAPGATE_POLL_INITIAL_SECONDS", "600")  # the execution waits; nothing polls
+    deployment.reload()
+    fake_aifaceswap.inject("no_webhook")
+    before = int(time.time())
+    job = _submit_with(deployment, fake_aifaceswap, cancel_after)
+    given = json.loads(poller.sfn.describe_execution(executionArn=job["execution_arn"])["input"])
+    # cancel: the execution stops now, instead of waking up in a later test
+    deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
+    assert _wait_for_end(poller.sfn, job["execution_arn"])["status"] == "ABORTED"
+    assert before + seconds <= given["deadline"] <= int(time.time()) + seconds
+    assert given["initial_seconds"] == min(600, seconds)
+
+
+def test_cancel_after_ends_the_job_timed_out_through_the_poller(
+    deployment, poller, fake_aifaceswap, monkeypatch
+):
+    monkeypatch.setenv("SWAPGATE_POLL_INTERVAL_SECONDS", "1")
+    deployment.reload()
+    fake_aifaceswap.inject("no_webhook")
+    started = time.monotonic()
+    job = _submit_with(deployment, fake_aifaceswap, "2s")
+    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    assert execution["status"] == "FAILED" and execution.get("error") == "JobTimedOut"
+    record = deployment.job(job["id"])
+    assert record["status"] == "timed_out" and record["error_code"] == "timed_out"
+    assert time.monotonic() - started < 10  # the 1800 s job timeout did not apply

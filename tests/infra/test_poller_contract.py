@@ -153,3 +153,22 @@ def test_the_answer_says_expired_only_for_a_running_job_past_its_deadline():
     assert finished["terminal"] is True and finished["expired"] is False
     assert finished["interval_seconds"] == 60
     assert finished["deadline_at"] is None  # events from before deadline_at existed still poll
+
+
+@pytest.mark.parametrize(
+    ("asked", "timeout", "initial"), [(None, 1800, 60), (300, 300, 60), (30, 30, 30), (7200, 1800, 60)]
+)
+def test_a_clients_deadline_shortens_the_timeout_and_the_first_wait(asked, timeout, initial):
+    started = poller.ExecutionInput.for_job("job-1", SETTINGS, 1768472430.7, asked)
+    assert started.deadline == 1768472430 + timeout
+    assert started.initial_seconds == initial
+
+
+def test_the_next_wait_never_passes_the_deadline():
+    event = {"action": "poll", "job_id": "job-1", "interval_seconds": 200, "max_interval_seconds": 300}
+    soon = int(time.time()) + 45
+    assert 44 <= poll_answer({**event, "deadline": soon})["interval_seconds"] <= 45
+    assert poll_answer({**event, "deadline": soon + 3600})["interval_seconds"] == 300
+    assert poll_answer({**event, "deadline": soon}, JobStatus.SUCCEEDED)["interval_seconds"] == 300
+    passed = poll_answer({**event, "deadline": int(time.time()) - 5})
+    assert passed["expired"] is True and passed["interval_seconds"] == 1

@@ -29,6 +29,8 @@ API_ROUTES = {
     ("POST", "/v1/uploads"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
+    ("GET", "/v1/providers"),
+    ("GET", "/"),
     ("POST", "/api/aifaceswap/v1/faceswap"),
     ("POST", "/api/aifaceswap/v1/extract_face"),
     ("POST", "/api/aifaceswap/v1/multi_faceswap"),
@@ -538,6 +540,7 @@ def test_outputs(template):
         evaluate(outputs["ApiUrl"]["Value"], refs) == "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
     )
     assert evaluate(outputs["SwaggerUrl"]["Value"], refs).endswith("/dev/v1/docs")
+    assert evaluate(outputs["PlaygroundUrl"]["Value"], refs).endswith("amazonaws.com/dev/")
     assert outputs["StateMachineArn"]["Value"] == {"Ref": "PollerStateMachine"}
 
 

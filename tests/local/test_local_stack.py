@@ -21,10 +21,12 @@ def test_stack_starts_serves_and_stops_cleanly():
         response = requests.get(f"{api}/v1/openapi.json", headers={"x-api-key": "k2"}, timeout=30)
         assert response.status_code == 200
         assert requests.get(f"{api}/v1/swaps/nope", timeout=30).status_code == 401  # keys are enforced
+        assert requests.get(f"{api}/", timeout=30).status_code == 200  # the playground page is public
         banner = stack.banner()
         for expected in (
             api,
             f"{api}/v1/docs",
+            f"{api}/#key=k1",  # the playground, opened with the key
             aws,
             "swapgate-local",
             "swapgate-local-jobs",

@@ -251,6 +251,7 @@ class LocalStack:
             "",
             "Swapgate local stack",
             f"  API             {self.api_url}",
+            f"  Playground      {self.api_url}/#key={settings.api_key}   (opens with the key)",
             f"  Swagger UI      {self.api_url}/v1/docs",
             f"  AWS endpoint    {self.aws_url}   (any credentials, region {REGION})",
             f"  bucket          {settings.bucket}",

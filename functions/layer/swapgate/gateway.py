@@ -58,6 +58,8 @@ class SubmitRequest:
     origin: str = "api"
     manifest_key: str | None = None
     owner: str | None = None
+    #: the client's own deadline (``Cancel-After``), capped by the deployment's job timeout
+    timeout_seconds: int | None = None
 
 
 @dataclass
@@ -137,7 +139,7 @@ class Gateway:
         logger.append_keys(job_id=job.id)
         logger.info("job created", extra={"provider": provider.name, "operation": job.operation})
         _count("JobsSubmitted", job, "accepted")
-        self._start_poller(job)
+        self._start_poller(job, request.timeout_seconds)
         callback_url = (
             f"{public_url.rstrip('/')}/callbacks/{provider.name}/{job.id}"
             f"?token={quote(signing.callback_token(job.id))}"
@@ -160,9 +162,9 @@ class Gateway:
             logger.info("provider answered after its webhook", extra={"status": rejected.job.status})
         return job
 
-    def _start_poller(self, job: Job) -> None:
+    def _start_poller(self, job: Job, timeout_seconds: int | None = None) -> None:
         if self.poller:
-            self.store.update(job.id, execution_arn=self.poller.start(job))
+            self.store.update(job.id, execution_arn=self.poller.start(job, timeout_seconds))
 
     # --- finishing ---------------------------------------------------------------------------
 

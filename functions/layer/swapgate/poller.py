@@ -9,6 +9,7 @@ docs/ARCHITECTURE.md ("Poller contract") describes the whole.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
@@ -66,11 +67,18 @@ class ExecutionInput:
     deadline_at: str
 
     @classmethod
-    def for_job(cls, job_id: str, settings: PollSettings, now: float) -> ExecutionInput:
-        deadline = int(now) + settings.timeout_seconds
+    def for_job(
+        cls, job_id: str, settings: PollSettings, now: float, timeout_seconds: int | None = None
+    ) -> ExecutionInput:
+        """The input for a job submitted at ``now``; ``timeout_seconds`` (a client's ``Cancel-After``)
+        shortens the deployment's timeout, never lengthens it, and the first poll comes by then."""
+        timeout = settings.timeout_seconds
+        if timeout_seconds is not None:
+            timeout = max(1, min(timeout, timeout_seconds))
+        deadline = int(now) + timeout
         return cls(
             job_id=job_id,
-            initial_seconds=settings.initial_seconds,
+            initial_seconds=min(settings.initial_seconds, timeout),
             interval_seconds=settings.interval_seconds,
             max_interval_seconds=settings.max_interval_seconds,
             deadline=deadline,
@@ -96,9 +104,10 @@ class Poller:
 
         return cls(sfn=boto3.client("stepfunctions"), state_machine_arn=state_machine_arn)
 
-    def start(self, job: Job) -> str:
-        """Start the job's execution; returns its ARN."""
-        execution_input = ExecutionInput.for_job(job.id, self.settings, time.time())
+    def start(self, job: Job, timeout_seconds: int | None = None) -> str:
+        """Start the job's execution (deadline: ``timeout_seconds`` from now, at most the deployment's
+        timeout); returns its ARN."""
+        execution_input = ExecutionInput.for_job(job.id, self.settings, time.time(), timeout_seconds)
         execution = self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=job.id, input=json.dumps(asdict(execution_input))
         )
@@ -142,14 +151,21 @@ class PollTask:
         return target.poll_job(self.job_id)
 
     def answer(self, job: Job) -> dict[str, Any]:
-        """The task's input keys (without action) and the next interval, status, terminal, expired."""
+        """The task's input keys (without action) and the next interval, status, terminal, expired.
+
+        The next wait never passes the deadline, so a job is timed out when its deadline comes,
+        not up to one interval later (what makes a short ``Cancel-After`` punctual)."""
         terminal = job.status.terminal
+        now = time.time()
+        interval = next_interval(self.interval_seconds, self.max_interval_seconds)
+        if interval > 0 and not terminal:
+            interval = max(1, min(interval, math.ceil(self.deadline - now)))
         return {
             "job_id": self.job_id,
             "status": str(job.status),
             "terminal": terminal,
-            "expired": not terminal and time.time() >= self.deadline,
-            "interval_seconds": next_interval(self.interval_seconds, self.max_interval_seconds),
+            "expired": not terminal and now >= self.deadline,
+            "interval_seconds": interval,
             "max_interval_seconds": self.max_interval_seconds,
             "deadline": self.deadline,
             "deadline_at": self.deadline_at,

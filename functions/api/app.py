@@ -17,6 +17,7 @@ from swapgate.errors import SwapgateError
 from swapgate.providers.base import Operation
 
 from api_models import (
+    MAX_ID_LENGTH,
     FacesRequest,
     FacesResponse,
     JobAccepted,
@@ -37,6 +38,7 @@ from api_support import (
     install_error_handlers,
     job_view,
     load_job,
+    read_json_body,
     submit_idempotent,
 )
 from compat_routes import ERROR_DIALECTS
@@ -46,7 +48,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
 app.enable_swagger(
     path="/v1/docs", title="Swapgate", version="1", description="One API over face-swap providers."
 )
@@ -104,13 +106,13 @@ def find_faces(body: Annotated[FacesRequest, Body()]) -> FacesResponse:
 
 
 @app.get("/v1/swaps/<id>")
-def get_swap(id: Annotated[str, Path(max_length=64)]) -> JobView:
+def get_swap(id: Annotated[str, Path(max_length=MAX_ID_LENGTH)]) -> JobView:
     """A job's state; ``result_url`` is a short-lived link to this deployment's copy of the result."""
     return job_view(load_job(id))
 
 
 @app.post("/v1/swaps/<id>/cancel")
-def cancel_swap(id: Annotated[str, Path(max_length=64)]) -> JobView:
+def cancel_swap(id: Annotated[str, Path(max_length=MAX_ID_LENGTH)]) -> JobView:
     """Cancel a queued or running job; a result arriving later is dropped."""
     job = load_job(id)
     return job_view(gateway().cancel(job.id))

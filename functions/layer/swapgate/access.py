@@ -41,8 +41,9 @@ def authenticate(headers: dict[str, str]) -> str:
     if key is None:
         raise Unauthorized("missing API key: send it in the x-api-key header")
     matched = False
+    presented = key.encode("utf-8", "surrogatepass")  # whatever text a header carried
     for candidate in configured:  # compare against every key so timing does not tell which matched
-        matched |= hmac.compare_digest(candidate.encode(), key.encode())
+        matched |= hmac.compare_digest(candidate.encode(), presented)
     if not matched:
         raise Unauthorized("the API key is not valid")
     return key_digest(key)

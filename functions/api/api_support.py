@@ -307,14 +307,15 @@ def _idempotent_submit():
 
 
 def load_job(job_id: str) -> Job:
-    """The caller's job, or 404 (also for another key's job: its existence is not disclosed)."""
+    """The caller's job, or 404 (also for another key's job: its existence is not disclosed; and for a
+    job without an owner, an inbox job when no key owns them: ``access.inbox_owner``)."""
     if not keys.is_job_id(job_id):  # not a job id at all: nothing to look up
         raise NotFound(f"no job {job_id!r}", field="id")
     try:
         job = gateway().store.get(job_id)
     except JobNotFound:
         raise NotFound(f"no job {job_id!r}", field="id") from None
-    if job.owner is not None and job.owner != current_owner():
+    if job.owner is None or job.owner != current_owner():
         raise NotFound(f"no job {job_id!r}", field="id")
     return job
 

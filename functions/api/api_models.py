@@ -40,8 +40,9 @@ def _well_formed_url(value: str) -> str:
     return value
 
 
-# A length limit also makes pydantic refuse a lone surrogate ("\ud800" in JSON): such text is not
-# UTF-8, so neither DynamoDB nor a provider could take it.
+# Every string a client gives has a length limit (the OpenAPI document shows it as maxLength). With
+# one, pydantic also refuses a lone surrogate ("\ud800" in JSON): text that is not UTF-8, which
+# neither DynamoDB nor a provider could take.
 
 #: an image or webhook URL as a client gives it (also ``upload://`` references)
 Url = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_well_formed_url)]

@@ -197,8 +197,8 @@ def install_error_handlers(app: Any, dialects: dict[str, ErrorDialect] | None = 
 
     @app.exception_handler(UnicodeError)
     def _undecodable(exc: UnicodeError) -> Response:
-        # only a body raises this: text that is not UTF-8 (a JSON body, a multipart text part or
-        # part header), or a multipart body that arrived as text with characters beyond latin-1
+        # raised by the resolver reading the body: text that is not UTF-8 (a base64 JSON body, a
+        # multipart text part or part header), or a multipart body sent as text beyond latin-1
         return error_response(InvalidRequest(f"the body must be {BODY_FORMS}, in UTF-8", field="body"))
 
     @app.exception_handler(RequestUnsupportedContentType)

@@ -32,7 +32,13 @@ def _error(answer, status, field):
 
 @pytest.mark.parametrize(
     "url",
-    ["https://[", "https://[::1", "https://example.com:abc/a.png", "https://example.com:99999/a.png"],
+    [
+        "https://[",
+        "https://[::1",
+        "https://example.com:abc/a.png",
+        "https://example.com:99999/a.png",
+        "https://ex\uff03ample.com/a.png",  # NFKC makes the host 'ex#ample.com'
+    ],
 )
 @pytest.mark.parametrize("field", ["source_image", "face_image", "webhook"])
 def test_urls_that_do_not_parse_are_400_naming_the_field(deployment, monkeypatch, url, field):

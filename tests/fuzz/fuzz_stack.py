@@ -147,7 +147,6 @@ def _environment() -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "SWAPGATE_SIGNING_SECRET": SIGNING_SECRET,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",  # thousands of requests: keep the output readable
     }
 
 

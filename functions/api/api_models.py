@@ -4,9 +4,11 @@ parses either into the same model (files arrive as ``UploadFile``)."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from swapgate.providers.registry import canonical_name, provider_names
 
 # One of the registry's provider names; an alias (`local`) is read as the provider it names.
@@ -24,8 +26,33 @@ def _as_list(value: Any) -> Any:
     return [value]
 
 
+#: the longest URL (image, webhook) a request may give; API Gateway's own limits are far above it
+MAX_URL_LENGTH = 2048
+#: the longest job id a request may name (ids are ``job_`` and 32 hex digits)
+MAX_ID_LENGTH = 64
+
+
+def _well_formed_url(value: str) -> str:
+    """A string urllib can split, with a port that is a number in range; what the URL may point to is
+    checked later (``swapgate.netsafety``)."""
+    try:
+        urlsplit(value).port  # noqa: B018 - reading it is the check
+    except ValueError:
+        raise PydanticCustomError("url_invalid", "is not a well-formed URL") from None
+    return value
+
+
+# Every string a client gives has a length limit (the OpenAPI document shows it as maxLength). With
+# one, pydantic also refuses a lone surrogate ("\ud800" in JSON): text that is not UTF-8, which
+# neither DynamoDB nor a provider could take.
+
+#: an image or webhook URL as a client gives it (also ``upload://`` references)
+Url = Annotated[str, Field(max_length=MAX_URL_LENGTH), AfterValidator(_well_formed_url)]
+#: a job id as a client gives it
+JobId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
 Image = Annotated[
-    str | UploadFile,
+    Url | UploadFile,
     Field(description="an https URL, an `upload://` reference from POST /v1/uploads, or a file (multipart)"),
 ]
 
@@ -38,7 +65,7 @@ class SwapRequest(StrictModel):
     source_image: Image = Field(description="the picture whose face is replaced")
     face_image: Image = Field(description="the face put in")
     provider: ProviderName | None = None
-    webhook: str | None = Field(default=None, description="https URL called when the job ends")
+    webhook: Url | None = Field(default=None, description="https URL called when the job ends")
 
 
 class MultiSwapRequest(StrictModel):
@@ -46,7 +73,7 @@ class MultiSwapRequest(StrictModel):
     face_images: Annotated[list[Image], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
     indexes: Annotated[list[int], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
     provider: ProviderName | None = None
-    webhook: str | None = None
+    webhook: Url | None = None
 
 
 class FacesRequest(StrictModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -24,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from swapgate import access, config, views
+from swapgate import access, config, keys, views
 from swapgate.errors import InvalidRequest, JobNotFound, NotFound, SwapgateError, Unauthorized, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import Job
@@ -147,11 +149,37 @@ def _validation_error(exc: RequestValidationError) -> Response:
 
 
 def check_body_framing(event: dict) -> None:
-    """Refuse a multipart body without a boundary before anything tries to parse it."""
+    """Refuse a body the resolver could not read, before anything tries to: flagged base64 but not
+    base64, or multipart without a boundary (the resolver takes the first ``boundary=`` parameter)."""
+    body = event.get("body")
+    if event.get("isBase64Encoded") and body:
+        try:
+            base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(
+                "the body is marked base64-encoded but is not base64", field="body"
+            ) from None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type") or ""
-    if content_type.lower().startswith("multipart/") and "boundary=" not in content_type:
-        raise InvalidRequest("a multipart/form-data body needs a boundary in its Content-Type", field="body")
+    if content_type.strip().lower().startswith("multipart/"):
+        params = [part.strip() for part in content_type.split(";")[1:]]
+        boundary = next((p.removeprefix("boundary=") for p in params if p.startswith("boundary=")), "")
+        if not boundary.strip('"'):
+            raise InvalidRequest(
+                "a multipart/form-data body needs a boundary in its Content-Type", field="body"
+            )
+
+
+def read_json_body(text: str) -> Any:
+    """``json.loads`` for request bodies, every refusal a JSONDecodeError (answered 400 "the body must
+    be ..."): an integer beyond Python's digit limit raises a plain ValueError otherwise, and deep
+    nesting a RecursionError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from None
 
 
 def install_error_handlers(app: Any, dialects: dict[str, ErrorDialect] | None = None) -> None:
@@ -167,6 +195,12 @@ def install_error_handlers(app: Any, dialects: dict[str, ErrorDialect] | None = 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return _validation_error(exc)
+
+    @app.exception_handler(UnicodeError)
+    def _undecodable(exc: UnicodeError) -> Response:
+        # raised by the resolver reading the body: text that is not UTF-8 (a base64 JSON body, a
+        # multipart text part or part header), or a multipart body sent as text beyond latin-1
+        return error_response(InvalidRequest(f"the body must be {BODY_FORMS}, in UTF-8", field="body"))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(exc: Exception) -> Response:
@@ -245,7 +279,9 @@ def submit_idempotent(
     event = _app.current_event
     fingerprint = {
         "key": f"{current_owner()}:{idempotency_key}",
-        "request": hashlib.sha256(f"{event.path}\n{event.body or ''}".encode()).hexdigest(),
+        "request": hashlib.sha256(
+            f"{event.path}\n{event.body or ''}".encode("utf-8", "surrogatepass")
+        ).hexdigest(),
     }
     job_id = _idempotent_submit()(fingerprint=fingerprint, request=request, public=public_url())
     return gateway().store.get(job_id)
@@ -274,12 +310,15 @@ def _idempotent_submit():
 
 
 def load_job(job_id: str) -> Job:
-    """The caller's job, or 404 (also for another key's job: its existence is not disclosed)."""
+    """The caller's job, or 404 (also for another key's job: its existence is not disclosed; and for a
+    job without an owner, an inbox job when no key owns them: ``access.inbox_owner``)."""
+    if not keys.is_job_id(job_id):  # not a job id at all: nothing to look up
+        raise NotFound(f"no job {job_id!r}", field="id")
     try:
         job = gateway().store.get(job_id)
     except JobNotFound:
         raise NotFound(f"no job {job_id!r}", field="id") from None
-    if job.owner is not None and job.owner != current_owner():
+    if job.owner is None or job.owner != current_owner():
         raise NotFound(f"no job {job_id!r}", field="id")
     return job
 

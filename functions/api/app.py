@@ -18,6 +18,7 @@ from swapgate.jobs import Job
 from swapgate.providers.base import Operation
 
 from api_models import (
+    MAX_ID_LENGTH,
     FacesRequest,
     FacesResponse,
     JobAccepted,
@@ -38,6 +39,7 @@ from api_support import (
     install_error_handlers,
     job_view,
     load_job,
+    read_json_body,
     submit_idempotent,
 )
 from compat_routes import ERROR_DIALECTS
@@ -62,7 +64,7 @@ OPENAPI = {
     "security": [{"apiKey": []}, {"bearer": []}],
 }
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
 app.enable_swagger(path="/v1/docs", **OPENAPI)  # assets inlined by Powertools: works offline
 install_error_handlers(app, ERROR_DIALECTS)
 
@@ -175,7 +177,9 @@ def find_faces(body: Annotated[FacesRequest, Body()]) -> FacesResponse:
         202: _job("with `Prefer: wait`: still running when the wait ended"),
     },
 )
-def get_swap(id: Annotated[str, Path(max_length=64)], prefer: PreferHeader = None) -> Response[JobView]:
+def get_swap(
+    id: Annotated[str, Path(max_length=MAX_ID_LENGTH)], prefer: PreferHeader = None
+) -> Response[JobView]:
     """A job's state; ``result_url`` is a short-lived link to this deployment's copy of the result.
     With ``Prefer: wait`` a long poll: the answer comes when the job ends (200) or after the wait (202)."""
     started, wait = _started(), requested_wait(prefer)
@@ -186,7 +190,7 @@ def get_swap(id: Annotated[str, Path(max_length=64)], prefer: PreferHeader = Non
 
 
 @app.post("/v1/swaps/<id>/cancel", summary="Cancel a job")
-def cancel_swap(id: Annotated[str, Path(max_length=64)]) -> JobView:
+def cancel_swap(id: Annotated[str, Path(max_length=MAX_ID_LENGTH)]) -> JobView:
     """Cancel a queued or running job; a result arriving later is dropped."""
     job = load_job(id)
     return job_view(gateway().cancel(job.id))

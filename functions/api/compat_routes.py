@@ -14,7 +14,7 @@ from swapgate.jobs import Job
 from swapgate.providers.base import Operation
 from swapgate.views import ttapi_payload
 
-from api_models import Image, StrictModel, _as_list
+from api_models import MAX_ID_LENGTH, Image, JobId, StrictModel, Url, _as_list
 from api_support import (
     extract_faces,
     image_source,
@@ -32,7 +32,7 @@ router = Router()
 class AifaceswapFaceswap(StrictModel):
     source_image: Image
     face_image: Image
-    webhook: str | None = None
+    webhook: Url | None = None
 
 
 class AifaceswapExtractFace(StrictModel):
@@ -43,7 +43,7 @@ class AifaceswapMultiFaceswap(StrictModel):
     source_image: Image
     face_image: Annotated[list[Image], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
     index: Annotated[list[int], BeforeValidator(_as_list), Field(min_length=1, max_length=10)]
-    webhook: str | None = None
+    webhook: Url | None = None
 
 
 def _envelope(data: dict) -> dict:
@@ -102,13 +102,13 @@ def aifaceswap_multi_faceswap(body: Annotated[AifaceswapMultiFaceswap, Body()]) 
 
 
 class TtapiSwap(StrictModel):
-    targetImage: str
-    swapImage: str
-    hookUrl: str | None = None
+    targetImage: Url
+    swapImage: Url
+    hookUrl: Url | None = None
 
 
 class TtapiFetch(StrictModel):
-    jobId: str = Field(max_length=64)
+    jobId: JobId
 
 
 def ttapi_error(exc: SwapgateError) -> dict:
@@ -141,7 +141,7 @@ def ttapi_fetch(body: Annotated[TtapiFetch, Body()]) -> dict:
 
 
 @router.get("/insightFace/v1/fetch", tags=["TTAPI compatible"], summary="Get a job (TTAPI, query form)")
-def ttapi_fetch_query(jobId: Annotated[str, Query(max_length=64)]) -> dict:
+def ttapi_fetch_query(jobId: Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH)]) -> dict:
     return ttapi_job_body(load_job(jobId))
 
 

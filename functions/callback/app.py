@@ -8,6 +8,9 @@ The checks and the update are one use case, ``Gateway.accept_callback``; this sh
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -31,13 +34,23 @@ def _error(status: int, code: str, message: str) -> Response:
     return Response(status, "application/json", {"error": {"code": code, "message": message}})
 
 
+def _body() -> str | bytes:
+    """The webhook body; bytes when API Gateway passed it base64-encoded (a binary media type). A
+    body marked so that is not base64 is passed on as it came: refused as unreadable, after the token."""
+    event = app.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        with contextlib.suppress(binascii.Error, ValueError):
+            return base64.b64decode(body, validate=True)
+    return body
+
+
 @app.post("/callbacks/<provider>/<job_id>")
 def provider_callback(provider: str, job_id: str) -> Response:
     logger.append_keys(job_id=job_id, provider=provider)
-    event = app.current_event
-    token = event.get_query_string_value("token")
+    token = app.current_event.get_query_string_value("token")
     try:
-        job = gateway().accept_callback(provider, job_id, token, event.body or "")
+        job = gateway().accept_callback(provider, job_id, token, _body())
     except (Unauthorized, NotFound) as exc:
         return _error(exc.status, exc.code, exc.message)
     except InvalidRequest as exc:

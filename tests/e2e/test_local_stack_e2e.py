@@ -99,7 +99,8 @@ def test_swagger_ui_and_openapi(stack):
 
 
 def test_unknown_route_and_missing_key(stack):
-    assert requests.get(f"{stack.api_url}/nope", timeout=10).status_code == 404
+    unknown = requests.get(f"{stack.api_url}/nope", timeout=10)  # as API Gateway answers it
+    assert unknown.status_code == 403 and unknown.json() == {"message": "Missing Authentication Token"}
     response = requests.post(f"{stack.api_url}/v1/swaps", json={}, timeout=10)
     assert response.status_code == 401
 

@@ -107,13 +107,13 @@ def test_the_key_goes_from_the_fragment_to_the_session_and_only_into_a_header(pl
     assert providers.headers["x-api-key"] == API_KEY
     assert all(API_KEY not in r.url for r in playground.sent)
     options = page.locator("#provider option").all_inner_texts()
-    assert "local" in " ".join(options) and "ttapi (default)" in options
+    assert "builtin" in " ".join(options) and "ttapi (default)" in options
 
 
 @needs_engine
 def test_a_single_swap_through_the_page_shows_the_result(playground, faces):
     page = playground.page
-    page.get_by_label("Provider").select_option("local")
+    page.get_by_label("Provider").select_option("builtin")
     page.get_by_label("Source picture").set_input_files(FACES / "astronaut.png")
     page.get_by_label("Face picture").set_input_files(FACES / "grace_hopper.jpg")
     page.get_by_role("button", name="Swap faces").click()
@@ -130,7 +130,7 @@ def test_a_single_swap_through_the_page_shows_the_result(playground, faces):
 def test_a_multi_face_swap_by_picking_a_box_with_the_keyboard(playground, faces):
     page, expect = playground.page, playground.expect
     page.get_by_label("Pick faces in a group picture").check()
-    page.get_by_label("Provider").select_option("local")
+    page.get_by_label("Provider").select_option("builtin")
     page.get_by_label("Source picture").set_input_files(FACES / "two_faces.jpg")
     first = page.get_by_role("button", name="Face 1", exact=True)
     expect(first).to_be_visible(timeout=60_000)
@@ -162,7 +162,7 @@ def bitmap(width: int = 2, height: int = 2) -> bytes:
 
 def test_a_bad_file_shows_an_error_naming_the_field(playground):
     page, expect = playground.page, playground.expect
-    page.get_by_label("Provider").select_option("local")
+    page.get_by_label("Provider").select_option("builtin")
     page.get_by_label("Source picture").set_input_files(FACES / "astronaut.png")
     text = {"name": "notes.png", "mimeType": "image/png", "buffer": b"these are notes, not a picture"}
     page.get_by_label("Face picture").set_input_files(text)

@@ -184,7 +184,7 @@ def test_providers_lists_operations_and_configuration(deployment, monkeypatch):
     answer = deployment.api("GET", "/v1/providers")
     assert answer.status == 200
     by_name = {p["name"]: p for p in answer.body["providers"]}
-    assert list(by_name) == ["aifaceswap", "ttapi", "local"]
+    assert list(by_name) == ["aifaceswap", "ttapi", "builtin"]
     assert by_name["aifaceswap"] == {
         "name": "aifaceswap",
         "operations": ["swap", "multi_swap", "extract_faces"],
@@ -197,7 +197,7 @@ def test_providers_lists_operations_and_configuration(deployment, monkeypatch):
     assert {p["name"]: p["configured"] for p in deployment.api("GET", "/v1/providers").body["providers"]} == {
         "aifaceswap": True,
         "ttapi": False,
-        "local": True,
+        "builtin": True,
     }
     assert deployment.api("GET", "/v1/providers", key=None).status == 401
 

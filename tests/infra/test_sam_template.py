@@ -52,6 +52,9 @@ GLOBAL_ENV = {
     "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
     "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
     "SWAPGATE_RETENTION_DAYS": {"Ref": "ResultRetentionDays"},
+    # traces keep no handler answers (presigned URLs) and no error messages (request URLs)
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
     # empty on AWS (secrets come from SSM): declared so that `sam local --env-vars` can set them
     "SWAPGATE_API_KEYS": "",
     "SWAPGATE_SIGNING_SECRET": "",
@@ -87,8 +90,58 @@ FUNCTION_ENV = {
         "SWAPGATE_SIGNING_SECRET_PARAM",
         "SWAPGATE_STATE_MACHINE_ARN",
         "SWAPGATE_PUBLIC_URL",
+        "SWAPGATE_INBOX_OWNER",
     },
     "NotifyFunction": {"SWAPGATE_WEBHOOK_SECRET_PARAM"},
+}
+
+# The jobs table actions each function's code calls (swapgate.jobs, swapgate.access, swapgate.inbox's
+# batch records), and nothing more: no Scan, Query or BatchWriteItem anywhere. DeleteItem only for the
+# API: Powertools idempotency deletes the in-progress record of a submit that raised.
+TABLE_ACTIONS = {
+    "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+    "CallbackFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "PollFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "TriggerFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",
+    },
+    "NotifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"},
+}
+
+# (action, bucket prefix) each function uses; "" is the bucket itself (ListBucket: a missing key a
+# client named answers NoSuchKey, not AccessDenied).
+BUCKET_GRANTS = {
+    "ApiFunction": {
+        ("s3:PutObject", "uploads/"),
+        ("s3:GetObject", "uploads/"),
+        ("s3:GetObject", "results/"),
+        ("s3:ListBucket", ""),
+        ("s3:GetObject", "engine/"),  # built-in engine jobs: staged inputs, records, results
+        ("s3:PutObject", "engine/"),
+    },
+    "CallbackFunction": {
+        ("s3:PutObject", "results/"),
+        ("s3:DeleteObject", "results/"),
+        ("s3:GetObject", "engine/"),
+    },
+    "PollFunction": {
+        ("s3:PutObject", "results/"),
+        ("s3:DeleteObject", "results/"),
+        ("s3:GetObject", "engine/"),
+    },
+    "TriggerFunction": {
+        ("s3:GetObject", "engine/"),
+        ("s3:PutObject", "engine/"),
+        ("s3:GetObject", "inbox/"),
+        ("s3:GetObject", "uploads/"),
+        ("s3:PutObject", "outbox/"),
+        ("s3:DeleteObject", "outbox/"),
+        ("s3:ListBucket", ""),
+    },
+    "NotifyFunction": {("s3:GetObject", "results/"), ("s3:PutObject", "outbox/")},
 }
 
 
@@ -264,11 +317,10 @@ def test_secret_parameters_are_absolute_ssm_names(template):
 
 def test_least_privilege_grants(resources):
     templates = {logical_id: policy_templates(resources, logical_id) for logical_id in FUNCTIONS}
-    table = {"TableName": {"Ref": "JobsTable"}}
     notify_queue = {"QueueName": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]}}
     machine = {"StateMachineName": {"Fn::GetAtt": ["PollerStateMachine", "Name"]}}
-    for logical_id in FUNCTIONS:
-        assert templates[logical_id]["DynamoDBCrudPolicy"] == table
+    for logical_id in FUNCTIONS:  # SAM's DynamoDB templates grant Scan, DeleteItem, BatchWriteItem ...
+        assert not [name for name in templates[logical_id] if name.startswith("DynamoDB")], logical_id
     for writer in ("ApiFunction", "CallbackFunction", "PollFunction", "TriggerFunction"):
         assert templates[writer]["SQSSendMessagePolicy"] == notify_queue
     assert "SQSSendMessagePolicy" not in templates["NotifyFunction"]
@@ -278,39 +330,90 @@ def test_least_privilege_grants(resources):
         assert templates[starter]["StepFunctionsExecutionPolicy"] == machine
     for other in ("CallbackFunction", "PollFunction", "NotifyFunction"):
         assert "StepFunctionsExecutionPolicy" not in templates[other]
+    for logical_id in FUNCTIONS:
+        assert set(templates[logical_id]) <= {
+            "SQSSendMessagePolicy",
+            "SQSPollerPolicy",
+            "StepFunctionsExecutionPolicy",
+        }, logical_id
     stop = [s for s in policy_statements(resources, "ApiFunction") if "states:StopExecution" in actions(s)]
-    assert len(stop) == 1
+    assert len(stop) == 1 and actions(stop[0]) == {"states:StopExecution"}
     assert ":execution:${PollerStateMachine.Name}:*" in stop[0]["Resource"]["Fn::Sub"]
-    # Deletes only under results/ (late results) and outbox/ (old records); no bucket configuration.
     for logical_id in FUNCTIONS:
         for statement in policy_statements(resources, logical_id):
             assert statement["Effect"] == "Allow"
             for action in actions(statement):
                 assert action in {
+                    *TABLE_ACTIONS[logical_id],
                     "s3:GetObject",
                     "s3:PutObject",
                     "s3:DeleteObject",
                     "s3:ListBucket",
                     "ssm:GetParameter",
                     "states:StopExecution",
-                    "states:DescribeExecution",
                 }, (logical_id, action)
             assert "*" not in str(statement.get("Resource")).replace("/*", "").replace(":*", "")
-            if "s3:DeleteObject" in actions(statement):
+            if "s3:DeleteObject" in actions(statement):  # deletes stand alone, easy to review
                 assert actions(statement) == {"s3:DeleteObject"}
-                targets = statement["Resource"]
-                for target in targets if isinstance(targets, list) else [targets]:
-                    assert target["Fn::Sub"] in ("${Bucket.Arn}/results/*", "${Bucket.Arn}/outbox/*")
-    notify_objects = {
-        (action, statement["Resource"]["Fn::Sub"])
-        for statement in policy_statements(resources, "NotifyFunction")
-        if statement["Sid"] != "Secrets"
-        for action in actions(statement)
-    }
-    assert notify_objects == {
-        ("s3:GetObject", "${Bucket.Arn}/results/*"),
-        ("s3:PutObject", "${Bucket.Arn}/outbox/*"),
-    }
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_table_actions_are_exactly_the_calls_made(resources, logical_id):
+    granted = set()
+    for statement in policy_statements(resources, logical_id):
+        table_actions = {action for action in actions(statement) if action.startswith("dynamodb:")}
+        if table_actions:
+            assert statement["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}  # no index, no other table
+            granted |= table_actions
+    assert granted == TABLE_ACTIONS[logical_id]
+    for broad in ("dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:*"):
+        assert broad not in granted
+    assert "dynamodb:DeleteItem" not in granted or logical_id == "ApiFunction"  # idempotency records
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_bucket_grants_name_exact_prefixes(resources, logical_id):
+    granted = set()
+    for statement in policy_statements(resources, logical_id):
+        bucket_actions = {action for action in actions(statement) if action.startswith("s3:")}
+        if not bucket_actions:
+            continue
+        targets = statement["Resource"]
+        for target in targets if isinstance(targets, list) else [targets]:
+            if target == {"Fn::GetAtt": ["Bucket", "Arn"]}:
+                prefix = ""
+            else:
+                match = re.fullmatch(r"\$\{Bucket\.Arn\}/([a-z]+/)\*", target["Fn::Sub"])
+                assert match, target  # a prefix, never the whole bucket
+                prefix = match.group(1)
+            granted |= {(action, prefix) for action in bucket_actions}
+    assert granted == BUCKET_GRANTS[logical_id]
+    # nothing deletes results/ but the two that drop a result arriving after cancel
+    if ("s3:DeleteObject", "results/") in granted:
+        assert logical_id in ("CallbackFunction", "PollFunction")
+    # only the API writes uploads/; nothing but the trigger reads inbox/
+    assert ("s3:PutObject", "uploads/") not in granted or logical_id == "ApiFunction"
+    assert ("s3:GetObject", "inbox/") not in granted or logical_id == "TriggerFunction"
+    assert not any(prefix == "inbox/" and action != "s3:GetObject" for action, prefix in granted)
+
+
+def test_traces_and_logs_keep_no_answers_or_events(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+    for logical_id in FUNCTIONS:  # the event holds the API key and bodies (images)
+        assert "POWERTOOLS_LOGGER_LOG_EVENT" not in function_env(template, logical_id)
+    for path in ROOT.glob("functions/*/app.py"):
+        assert "log_event=True" not in path.read_text(), path
+
+
+def test_inbox_owner_is_an_optional_key_digest(template):
+    parameter = template["Parameters"]["InboxOwner"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], "")
+    assert re.fullmatch(parameter["AllowedPattern"], "0123456789abcdef01234567")
+    assert not re.fullmatch(parameter["AllowedPattern"], "client-key-1")  # a digest, never a key
+    assert function_env(template, "TriggerFunction")["SWAPGATE_INBOX_OWNER"] == {"Ref": "InboxOwner"}
 
 
 # ----------------------------------------------------------------------------- API

@@ -96,8 +96,8 @@ def test_literal_resource_wins_over_parameter_and_its_methods_only(api):
     assert event["resource"] == "/items/special"
     # API Gateway picks the resource first: /items/special has no GET, so no fallback to /items/{id}.
     response = requests.get(f"{api.url}/items/special", timeout=10)
-    assert response.status_code == 405
-    assert response.json() == {"message": "Method Not Allowed"}
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}
 
 
 def test_greedy_path_and_any_method(api):
@@ -148,8 +148,11 @@ def test_binary_response_is_decoded_and_headers_merged(api):
 @pytest.mark.parametrize(
     "method, path, status, message",
     [
-        ("GET", "/nothing/here", 404, "Not Found"),
-        ("PUT", "/items", 405, "Method Not Allowed"),
+        ("GET", "/nothing/here", 403, "Missing Authentication Token"),
+        ("PUT", "/items", 403, "Missing Authentication Token"),
+        ("TRACE", "/items", 403, "Missing Authentication Token"),
+        ("PROPFIND", "/nothing/here", 403, "Missing Authentication Token"),
+        ("BREW", "/items/42", 403, "Missing Authentication Token"),
         ("GET", "/items?mode=raise", 502, "Internal server error"),
         ("GET", "/items?mode=garbage", 502, "Internal server error"),
     ],

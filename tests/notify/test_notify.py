@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
-from support import EVENTS, WEBHOOK_SECRET, lambda_context
+from support import API_KEY, EVENTS, WEBHOOK_SECRET, lambda_context
+from swapgate.access import key_digest
 from swapgate.delivery import deliver
 from swapgate.errors import DeliveryFailed, InvalidRequest
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
@@ -36,6 +37,7 @@ def submit(stack, fake, webhook: str, *, provider: str = "aifaceswap", webhook_f
             provider=provider,
             webhook=webhook,
             webhook_format=webhook_format,
+            owner=key_digest(API_KEY),  # the client's job: GET /v1/swaps shows it
         ),
         stack.callbacks.base_url,
     )

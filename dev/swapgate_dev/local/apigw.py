@@ -15,10 +15,10 @@ Content-Type matches the API's ``BinaryMediaTypes`` (``~1`` read as ``/``, wildc
 ``image/*``) arrive base64-encoded, others as text. URLs carry no stage prefix (as with
 ``sam local start-api`` or a custom domain); ``requestContext.stage`` names the stage.
 
-Answers API Gateway gives itself, in its ``{"message": ...}`` shape: 404 for a path no resource
-matches, 405 for a method the resource lacks, 413 above the 10 MB payload quota or Lambda's
-6 MB invocation payload, 502 when the handler raises or answers something that is not a proxy
-response.
+Answers API Gateway gives itself, in its ``{"message": ...}`` shape: 403 ``Missing Authentication
+Token`` for a path no resource matches or a method (any method, TRACE or made-up ones included)
+the resource lacks, 413 above the 10 MB payload quota or Lambda's 6 MB invocation payload, 502
+when the handler raises or answers something that is not a proxy response.
 """
 
 from __future__ import annotations
@@ -355,9 +355,9 @@ class ApiGatewayEmulator:
         if len(body) > MAX_REQUEST_BYTES:
             return _gateway_error(413, "Request Too Long")
         path = unquote(urlsplit(raw_path).path) or "/"
-        route, params, status = self.match(method, path)
-        if route is None:
-            return _gateway_error(status, "Not Found" if status == 404 else "Method Not Allowed")
+        route, params, _ = self.match(method, path)
+        if route is None:  # a REST API answers an undefined method or resource as if unauthenticated
+            return _gateway_error(403, "Missing Authentication Token")
         # What API Gateway adds on the way in.
         names = {name.lower() for name, _ in headers}
         extra = [
@@ -406,6 +406,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     api: ApiGatewayEmulator
     protocol_version = "HTTP/1.1"
     server_version = "swapgate-local-apigw"
+    # headers and body go out in two writes: without TCP_NODELAY the body waits for the client's
+    # delayed ACK (about 40 ms on Linux) on every kept-alive request
+    disable_nagle_algorithm = True
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -450,6 +453,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # any other method (TRACE, PROPFIND, made-up ones) reaches API Gateway's routing too
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # the access line is logged in _serve
         pass

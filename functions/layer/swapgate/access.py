@@ -19,7 +19,15 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 
 
 def key_digest(api_key: str) -> str:
+    """A key's owner digest: what jobs and counters store for it (never the key)."""
     return hashlib.sha256(f"swapgate-key:{api_key}".encode()).hexdigest()[:24]
+
+
+def inbox_owner() -> str | None:
+    """The owner of the jobs ``inbox/`` manifests start: ``$SWAPGATE_INBOX_OWNER``, the digest of the
+    API key that may read and cancel them. Unset: no key may (a job without an owner is no key's);
+    their outbox records are their only report."""
+    return config.env("SWAPGATE_INBOX_OWNER")
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
@@ -41,8 +49,9 @@ def authenticate(headers: dict[str, str]) -> str:
     if key is None:
         raise Unauthorized("missing API key: send it in the x-api-key header")
     matched = False
+    presented = key.encode("utf-8", "surrogatepass")  # whatever text a header carried
     for candidate in configured:  # compare against every key so timing does not tell which matched
-        matched |= hmac.compare_digest(candidate.encode(), key.encode())
+        matched |= hmac.compare_digest(candidate.encode(), presented)
     if not matched:
         raise Unauthorized("the API key is not valid")
     return key_digest(key)

@@ -21,6 +21,7 @@ from swapgate.errors import (
     JobNotFound,
     NotFound,
     OperationNotSupported,
+    ProviderBadResponse,
     ProviderJobNotFound,
     SwapgateError,
     Unauthorized,
@@ -194,8 +195,9 @@ class Gateway:
         """A provider's webhook about one of our jobs, checked, then applied (``apply_provider_update``).
 
         Raises Unauthorized when ``token`` is not this job's callback token, NotFound for an unknown
-        job, InvalidRequest when the job does not run on ``provider``; then whatever reading the body
-        and applying it raise (a retryable error: the provider's retry or the poller can still finish).
+        job, InvalidRequest when the job does not run on ``provider`` or the body is not a webhook of
+        its shape (sending it again cannot help); then whatever applying it raises (a retryable
+        error: the provider's retry or the poller can still finish).
         """
         if not signing.check_callback_token(job_id, token):
             logger.warning("callback with a missing or wrong token")
@@ -206,7 +208,10 @@ class Gateway:
             raise NotFound(f"no job {job_id!r}") from None
         if job.provider != provider:
             raise InvalidRequest(f"job {job_id} does not run on {provider}")
-        update = self.provider_factory(provider).parse_webhook(body)
+        try:
+            update = self.provider_factory(provider).parse_webhook(body)
+        except ProviderBadResponse as exc:
+            raise InvalidRequest(f"the webhook body cannot be read: {exc.message}", field="body") from None
         return self.apply_provider_update(job_id, update)
 
     def _to_running(self, job: Job, update: ProviderJob) -> Job:

@@ -15,6 +15,7 @@ Reads of jobs check that an item is a job (:func:`is_job_item`), so no other kin
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -35,6 +36,14 @@ DEFAULT_RETENTION_DAYS = 30
 
 def new_job_id() -> str:
     return f"{JOB_PREFIX}{uuid.uuid4().hex}"
+
+
+_JOB_ID = re.compile(rf"{JOB_PREFIX}[0-9a-f]{{32}}")
+
+
+def is_job_id(value: str) -> bool:
+    """Whether ``value`` has the form of a job id (what ``new_job_id`` makes)."""
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
 
 
 def item_key(item_id: str) -> dict[str, str]:

@@ -35,14 +35,16 @@ def _signing_secret() -> bytes:
 
 def callback_token(job_id: str) -> str:
     """The token a provider callback for ``job_id`` must carry: an HMAC of the job id."""
-    return hmac.new(_signing_secret(), f"callback:{job_id}".encode(), hashlib.sha256).hexdigest()
+    message = f"callback:{job_id}".encode("utf-8", "surrogatepass")  # any id a URL can carry
+    return hmac.new(_signing_secret(), message, hashlib.sha256).hexdigest()
 
 
 def check_callback_token(job_id: str, token: str | None) -> bool:
-    """Whether ``token`` is the callback token of ``job_id`` (compared in constant time)."""
+    """Whether ``token`` is the callback token of ``job_id`` (compared in constant time; as bytes,
+    since ``compare_digest`` refuses non-ASCII text)."""
     if not token:
         return False
-    return hmac.compare_digest(callback_token(job_id), token)
+    return hmac.compare_digest(callback_token(job_id).encode(), token.encode("utf-8", "surrogatepass"))
 
 
 def webhook_secret() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from swapgate.access import inbox_owner
 from swapgate.errors import InvalidRequest, SwapgateError
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.inbox.manifest import OUTBOX_PREFIX, Manifest, ManifestInvalid, ManifestJob, Problem
@@ -79,6 +80,7 @@ def _plan_job(
         provider=provider,
         webhook=job.webhook,
         origin="inbox",
+        owner=inbox_owner(),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -30,13 +31,18 @@ def queue(aws):
 
 
 @pytest.fixture
-def batch_function():
-    return LambdaFunction("batch", BATCH_APP, env={"BATCH_MARK": "local"})
+def batch_function(tmp_path):
+    function = LambdaFunction(
+        "batch", BATCH_APP, env={"BATCH_MARK": "local", "BATCH_RECORD": str(tmp_path / "events")}
+    )
+    yield function
+    function.stop()
 
 
 def handler_module_events(function: LambdaFunction) -> list:
-    (handler,) = function._idle
-    return handler.__globals__["EVENTS"]
+    """The events the handler recorded (in its own process)."""
+    with open(function.env["BATCH_RECORD"], encoding="utf-8") as record:
+        return [json.loads(line) for line in record]
 
 
 def remaining(sqs, url) -> list[str]:

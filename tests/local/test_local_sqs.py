@@ -104,6 +104,17 @@ def test_without_report_batch_item_failures_a_success_deletes_everything(queue, 
     assert remaining(sqs, url) == []
 
 
+def test_a_timed_out_invocation_keeps_the_whole_batch(queue, batch_function):
+    sqs, url, _, _ = queue
+    batch_function.timeout_seconds = 1
+    for body in ("ok", "hang"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    started = time.monotonic()
+    source_for(queue, batch_function).poll_once()
+    assert time.monotonic() - started < 10
+    assert remaining(sqs, url) == ["hang", "ok"]  # back after the visibility timeout (0 here)
+
+
 def test_failures_end_in_the_dead_letter_queue_and_the_thread_stops(queue, batch_function):
     sqs, url, _, dead = queue
     sqs.send_message(QueueUrl=url, MessageBody="fail")

@@ -420,6 +420,7 @@ class ApiGatewayEmulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 resets connections when many clients arrive at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]

@@ -52,7 +52,7 @@ class LaunchError(RuntimeError):
     """No environment could be started (the launcher is stopped, or the zygote died)."""
 
 
-class EnvironmentTimeout(TimeoutError):
+class EnvironmentTimeout(Exception):
     """The environment did not answer in time (it has been killed)."""
 
 
@@ -188,6 +188,18 @@ class Launcher:
             stdout=None if entry == "zygote" else subprocess.PIPE,
             stderr=None if entry == "zygote" else subprocess.STDOUT,
         )
+
+    @property
+    def zygote_pid(self) -> int | None:
+        with self._lock:
+            return self._zygote.pid if self._zygote is not None else None
+
+    @property
+    def pids(self) -> list[int]:
+        """The zygote's and the live environments' process ids."""
+        with self._lock:
+            zygote = [self._zygote.pid] if self._zygote is not None and self._zygote.poll() is None else []
+            return zygote + [environment.pid for environment in self._environments if environment.alive]
 
     def start(self) -> Launcher:
         """Boot the zygote now, in the background (a no-op without fork, or when it runs)."""

@@ -130,7 +130,7 @@ class TooManyRequests(Exception):
         self.function_name = function_name
 
 
-class CallerTimeout(TimeoutError):
+class CallerTimeout(Exception):
     """The caller stopped waiting (``wait``); an invocation already running goes on."""
 
 

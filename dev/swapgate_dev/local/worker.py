@@ -129,7 +129,7 @@ def zygote(control_fd: int) -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             try:
-                serve(spec, fds[0], fds[1])
+                serve(spec, Connection(fds[0]), fds[1])
             finally:  # a handler's SystemExit must not run the zygote's loop in the child
                 os._exit(1)
         for fd in fds:
@@ -152,7 +152,7 @@ def spawned(channel_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Connection(channel_fd)
     spec = json.loads(channel.recv_bytes())
-    serve(spec, channel.detach(), None)
+    serve(spec, channel, None)
 
 
 # --------------------------------------------------------------------------------- environment
@@ -188,7 +188,7 @@ def _log_error(exc: BaseException, prefix: str = "") -> None:
     sys.stderr.flush()
 
 
-def serve(spec: dict[str, Any], channel_fd: int, log_fd: int | None) -> NoReturn:
+def serve(spec: dict[str, Any], channel: Connection, log_fd: int | None) -> NoReturn:
     """Run one execution environment; never returns."""
     from swapgate_dev.local.runtime import LambdaContext, error_payload, load_handler
 
@@ -203,7 +203,6 @@ def serve(spec: dict[str, Any], channel_fd: int, log_fd: int | None) -> NoReturn
     os.environ.clear()
     os.environ.update(spec["env"])
     _exit_when_orphaned(os.getppid())
-    channel = Connection(channel_fd)
     started = time.perf_counter()
     try:
         handler = load_handler(Path(spec["handler_file"]), spec["handler_name"], spec["module_name"])

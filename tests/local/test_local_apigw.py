@@ -224,7 +224,7 @@ def test_function_timeout_is_a_502_and_integration_timeout_a_504(own_api):
 
 def test_a_throttled_function_is_a_500(own_api):
     echo = own_api.functions["EchoFunction"]
-    echo.reserved_concurrency = echo.max_concurrency = 1  # as ReservedConcurrentExecutions: 1
+    echo.reserved_concurrency = 1  # as ReservedConcurrentExecutions: 1
     echo.timeout_seconds = 3
     busy = threading.Thread(
         target=requests.get, args=(f"{own_api.url}/items?mode=hang",), kwargs={"timeout": 30}

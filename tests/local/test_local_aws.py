@@ -130,7 +130,7 @@ def test_a_task_that_times_out_fails_with_sandbox_timedout_and_is_retried(task, 
 
 
 def test_a_throttled_function_answers_429(task, aws):
-    task.reserved_concurrency = task.max_concurrency = 0  # ReservedConcurrentExecutions: 0
+    task.reserved_concurrency = 0  # ReservedConcurrentExecutions: 0
     with pytest.raises(ClientError) as caught:
         aws("lambda").invoke(FunctionName="task", Payload=b'{"n": 1}')
     assert caught.value.response["Error"]["Code"] == "TooManyRequestsException"

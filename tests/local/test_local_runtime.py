@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from swapgate_dev.local import provision
 from swapgate_dev.local.environments import Launcher
+from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.runtime import (
+    DEFAULT_CONCURRENCY,
     CallerTimeout,
     FunctionTimeout,
     HandlerError,
@@ -20,8 +23,10 @@ from swapgate_dev.local.runtime import (
     LambdaFunction,
     TooManyRequests,
 )
+from swapgate_dev.local.sam import SamTemplate
 
 LOG_APP = Path(__file__).parent / "log_fn" / "app.py"
+TEST_TEMPLATE = Path(__file__).parent / "template.yaml"
 
 
 class Lines:
@@ -229,3 +234,13 @@ def test_without_fork_each_environment_is_a_fresh_python(lines, still_running):
     finally:
         launcher.stop()
     assert still_running([answer["pid"]]) == []
+
+
+def test_the_limit_is_the_templates_reserved_concurrency_or_the_local_default():
+    deployment = provision.plan(SamTemplate(TEST_TEMPLATE), endpoint_url="http://127.0.0.1:4566")
+    functions = build_functions(deployment, env={})
+    assert functions["BatchFunction"].reserved_concurrency == functions["BatchFunction"].limit == 2
+    assert functions["EchoFunction"].reserved_concurrency is None
+    assert functions["EchoFunction"].limit == DEFAULT_CONCURRENCY
+    assert build_functions(deployment, env={}, max_concurrency=3)["EchoFunction"].limit == 3
+    assert not any(function.environments for function in functions.values())  # nothing started

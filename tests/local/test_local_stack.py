@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from swapgate_dev.local import LocalSettings, LocalStack
@@ -16,7 +17,9 @@ from swapgate_dev.local import LocalSettings, LocalStack
 def test_stack_starts_serves_and_stops_cleanly(still_running):
     before_env = dict(os.environ)
     before_threads = {thread.ident for thread in threading.enumerate()}
-    settings = LocalSettings(api_port=0, aws_port=0, api_keys="k1,k2", webhook_secret="whsec_dGVzdA==")
+    settings = LocalSettings(
+        api_port=0, aws_port=0, api_keys="k1,k2", webhook_secret="whsec_dGVzdA==", concurrency=3
+    )
     stack = LocalStack(settings).start()
     try:
         assert stack.ready
@@ -42,6 +45,7 @@ def test_stack_starts_serves_and_stops_cleanly(still_running):
             assert function.env["SWAPGATE_PUBLIC_URL"] == api
             assert function.env["SWAPGATE_ALLOW_PRIVATE_URLS"] == "1"
             assert not any(name.endswith("_PARAM") for name in function.env)
+            assert function.limit == 3  # SWAPGATE_LOCAL_CONCURRENCY (the template reserves none)
         assert {source.name for source in stack.sources} == {
             "InboxQueue->TriggerFunction",
             "NotifyQueue->NotifyFunction",
@@ -70,3 +74,10 @@ def test_stack_starts_serves_and_stops_cleanly(still_running):
     assert leftover == []
     assert still_running(processes) == []
     assert dict(os.environ) == before_env
+
+
+def test_concurrency_setting():
+    assert LocalSettings.from_env({"SWAPGATE_LOCAL_CONCURRENCY": "4"}).concurrency == 4
+    assert LocalSettings.from_env({}).concurrency == 10
+    with pytest.raises(ValueError, match="SWAPGATE_LOCAL_CONCURRENCY"):
+        LocalSettings.from_env({"SWAPGATE_LOCAL_CONCURRENCY": "0"})

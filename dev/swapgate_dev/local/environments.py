@@ -275,6 +275,11 @@ class Launcher:
 
     def stop(self, timeout: float = 10) -> None:
         """Kill every environment and the zygote; later spawns fail."""
+        self._stopped = True
+        control = self._control
+        if control is not None:  # wakes a spawn waiting on the zygote, which holds the lock
+            with contextlib.suppress(OSError):
+                control.shutdown(socket.SHUT_RDWR)
         with self._lock:
             self._stopped = True
             environments, self._environments = self._environments, []

@@ -220,8 +220,8 @@ class LambdaFunction:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             **{key: str(value) for key, value in (env or {}).items()},
         }
-        self.reserved_concurrency = reserved_concurrency
-        self.max_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
+        self.max_concurrency = max_concurrency  # the limit where nothing is reserved
+        self.reserved_concurrency = reserved_concurrency  # the limit, throttled beyond
         self.launcher = launcher  # None: the process-wide default launcher
         self.invocations = 0
         self.cold_starts = 0
@@ -232,6 +232,11 @@ class LambdaFunction:
 
     def __repr__(self) -> str:
         return f"LambdaFunction({self.name!r}, environments={len(self._environments)})"
+
+    @property
+    def limit(self) -> int:
+        """How many environments may exist at once."""
+        return self.max_concurrency if self.reserved_concurrency is None else self.reserved_concurrency
 
     @property
     def environments(self) -> list[Environment]:
@@ -258,7 +263,7 @@ class LambdaFunction:
                         return environment
                     self._environments.discard(environment)  # gone, or started with other settings
                     environment.kill()
-                if len(self._environments) + self._starting < self.max_concurrency:
+                if len(self._environments) + self._starting < self.limit:
                     self._starting += 1
                     return None
                 if self.reserved_concurrency is not None:
@@ -409,7 +414,7 @@ class LambdaFunction:
     def warm_up(self) -> None:
         """Start one environment now when there is none (its cold start ahead of the first event)."""
         with self._cond:
-            if self._environments or self._starting or self.max_concurrency < 1:
+            if self._environments or self._starting or self.limit < 1:
                 return
             self._starting += 1
         self._release(self._start(), reuse=True)

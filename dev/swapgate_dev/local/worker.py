@@ -6,9 +6,9 @@
 * ``serve``: one execution environment: the function's environment variables, its handler imported
   once (init), then one event at a time from the invoking process until that closes the channel.
 
-Only the standard library and ``runtime`` (stdlib only, imported where used: it imports this module's
-launcher) are imported here: the zygote must not import moto (it patches botocore) nor code that
-reads a function's settings at import time.
+Only the standard library is imported at the top (``runtime``, stdlib only too, where it is used:
+it imports the launcher, which imports this module): the zygote must not import moto (it patches
+botocore) nor code that reads a function's settings at import time.
 
 Wire format: each channel message is one ``multiprocessing.connection`` frame holding JSON. An
 environment answers ``{"ready", "init_ms"}`` or ``{"init_error"}`` once, then ``{"result"}`` or
@@ -96,7 +96,7 @@ def zygote(control_fd: int) -> None:
     then kill the environments still running and exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the stack, which stops us
     for name in PRELOAD:
-        with contextlib.suppress(ImportError):
+        with contextlib.suppress(Exception):  # a function that needs it will say why it fails
             importlib.import_module(name)
     importlib.import_module("swapgate_dev.local.runtime")  # what ``serve`` uses, once for all
     control = socket.socket(fileno=control_fd)

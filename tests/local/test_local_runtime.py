@@ -124,6 +124,26 @@ def test_a_timeout_stops_the_invocation_and_replaces_its_environment(launcher, s
     assert function.cold_starts == 2
 
 
+def test_callers_at_the_limit_are_served_first_come_first_served(launcher):
+    function = log_function(launcher, max_concurrency=1)
+    function.invoke({"tag": "warm"})
+    calls: dict[str, int] = {}
+
+    def call(tag: str, sleep: float = 0) -> None:
+        calls[tag] = function.invoke({"tag": tag, "sleep": sleep})["calls"]
+
+    threads = [threading.Thread(target=call, args=("busy", 0.5))]
+    threads[0].start()
+    time.sleep(0.1)
+    for n in range(5):
+        threads.append(threading.Thread(target=call, args=(f"w{n}",)))
+        threads[-1].start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join()
+    assert [calls[f"w{n}"] for n in range(5)] == [3, 4, 5, 6, 7]  # in the order they came
+
+
 def test_reserved_concurrency_throttles_instead_of_waiting(launcher):
     function = log_function(launcher, reserved_concurrency=1)
     function.invoke({"tag": "warm"})

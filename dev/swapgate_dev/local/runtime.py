@@ -7,9 +7,9 @@ resolver and logger keys, caches are private to it).
   ``get_remaining_time_in_millis()`` ...).
 * ``LambdaFunction``: one function and its pool of environments. An invocation takes an idle (warm)
   environment, or starts a new one (a cold start: the handler's module is imported, its init runs
-  once) while fewer than ``max_concurrency`` exist. At that limit it waits for a free one (Lambda
-  would start more; one machine cannot), unless the template reserves concurrency: then it is
-  throttled as Lambda throttles (``TooManyRequests``). An environment sees this process's
+  once) while fewer than ``max_concurrency`` exist. At that limit it waits, first come first
+  served, for a free one (Lambda would start more; one machine cannot), unless the template
+  reserves concurrency: then it is throttled as Lambda throttles (``TooManyRequests``). An environment sees this process's
   environment variables with the function's ``env`` on top; changing ``env`` replaces the
   environments. An invocation that runs past ``timeout_seconds`` is stopped (``FunctionTimeout``:
   ``Sandbox.Timedout``) and its environment killed; the next invocation gets a new one.
@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -186,6 +187,18 @@ def load_handler(handler_file: Path, handler_name: str, module_name: str) -> Cal
     return handler
 
 
+class _Waiter:
+    """A caller waiting for an environment: handed one (or None: a slot to start one)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.environment: Environment | None = None
+
+    def grant(self, environment: Environment | None) -> None:
+        self.environment = environment
+        self.event.set()
+
+
 class LambdaFunction:
     """One function: its handler file, its environment variables, its pool of execution environments."""
 
@@ -225,10 +238,11 @@ class LambdaFunction:
         self.launcher = launcher  # None: the process-wide default launcher
         self.invocations = 0
         self.cold_starts = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._environments: set[Environment] = set()
         self._idle: list[Environment] = []
         self._starting = 0
+        self._waiting: deque[_Waiter] = deque()  # callers waiting for an environment, oldest first
 
     def __repr__(self) -> str:
         return f"LambdaFunction({self.name!r}, environments={len(self._environments)})"
@@ -241,7 +255,7 @@ class LambdaFunction:
     @property
     def environments(self) -> list[Environment]:
         """The environments that exist now, idle or busy."""
-        with self._cond:
+        with self._lock:
             return list(self._environments)
 
     def context(self) -> LambdaContext:
@@ -253,34 +267,57 @@ class LambdaFunction:
         )
 
     # -- the pool -----------------------------------------------------------------------------
+    def _take_idle(self) -> Environment | None:
+        """The most recently used idle environment (the warmest) that is fit to serve (lock held)."""
+        while self._idle:
+            environment = self._idle.pop()
+            if environment.alive and environment.config == self.env:
+                return environment
+            self._environments.discard(environment)  # gone, or started with other settings
+            environment.kill()
+        return None
+
+    def _hand_over(self) -> None:
+        """Give what is free to the callers waiting longest (lock held): an idle environment, or a
+        slot to start one. Hand-over, not a race to the lock: a new caller cannot overtake them."""
+        while self._waiting:
+            environment = self._take_idle()
+            if environment is None:
+                if len(self._environments) + self._starting >= self.limit:
+                    return
+                self._starting += 1
+            self._waiting.popleft().grant(environment)
+
     def _acquire(self, deadline: float | None) -> Environment | None:
         """An idle environment, or None when the caller is to start one (a slot is kept for it)."""
-        with self._cond:
-            while True:
-                while self._idle:
-                    environment = self._idle.pop()  # the most recently used: the warmest
-                    if environment.alive and environment.config == self.env:
-                        return environment
-                    self._environments.discard(environment)  # gone, or started with other settings
-                    environment.kill()
+        with self._lock:
+            if not self._waiting:
+                environment = self._take_idle()
+                if environment is not None:
+                    return environment
                 if len(self._environments) + self._starting < self.limit:
                     self._starting += 1
                     return None
-                if self.reserved_concurrency is not None:
-                    raise TooManyRequests(self.name)
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+            if self.reserved_concurrency is not None:
+                raise TooManyRequests(self.name)
+            waiter = _Waiter()
+            self._waiting.append(waiter)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not waiter.event.wait(remaining):
+            with self._lock:
+                if not waiter.event.is_set():
+                    self._waiting.remove(waiter)
                     raise CallerTimeout(f"{self.name}: no environment became free in time")
-                self._cond.wait(remaining)
+        return waiter.environment
 
     def _release(self, environment: Environment, reuse: bool) -> None:
-        with self._cond:
+        with self._lock:
             if reuse and environment.alive and environment in self._environments:
                 self._idle.append(environment)
             else:
                 self._environments.discard(environment)
                 environment.kill()
-            self._cond.notify()
+            self._hand_over()
 
     def _spec(self, number: int) -> dict[str, Any]:
         stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
@@ -300,7 +337,7 @@ class LambdaFunction:
 
     def _start(self) -> Environment:
         """A cold start (the caller holds a starting slot): a new environment, its init done."""
-        with self._cond:
+        with self._lock:
             self.cold_starts += 1
             number = self.cold_starts
         config = dict(self.env)
@@ -320,13 +357,13 @@ class LambdaFunction:
                 self.name, {"errorType": "Runtime.ExitError", "errorMessage": message}
             ) from None
         finally:
-            with self._cond:
+            with self._lock:
                 self._starting -= 1
                 if environment is not None:
                     environment.config = config
                     self._environments.add(environment)
                 else:
-                    self._cond.notify()
+                    self._hand_over()
         log.info(
             "%s: cold start, environment #%d (pid %d, init %.0f ms)",
             self.name,
@@ -337,7 +374,7 @@ class LambdaFunction:
         return environment
 
     def _run(self, environment: Environment, request: bytes, request_id: str) -> Any:
-        with self._cond:
+        with self._lock:
             self.invocations += 1
         try:
             answer = environment.invoke(request, self.timeout_seconds)
@@ -413,7 +450,7 @@ class LambdaFunction:
 
     def warm_up(self) -> None:
         """Start one environment now when there is none (its cold start ahead of the first event)."""
-        with self._cond:
+        with self._lock:
             if self._environments or self._starting or self.limit < 1:
                 return
             self._starting += 1
@@ -421,10 +458,10 @@ class LambdaFunction:
 
     def stop(self) -> None:
         """Kill every environment, busy ones too; a later invocation cold-starts again."""
-        with self._cond:
+        with self._lock:
             environments = list(self._environments)
             self._environments.clear()
             self._idle.clear()
-            self._cond.notify_all()
+            self._hand_over()  # the waiting callers start new environments
         for environment in environments:
             environment.kill()

@@ -101,7 +101,10 @@ def run_job(session: requests.Session, api: str, fake: FakeAifaceswap) -> tuple[
         job_id = response.json()["id"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = session.get(f"{api}/v1/swaps/{job_id}", timeout=60).json()["status"]
+            read = session.get(f"{api}/v1/swaps/{job_id}", timeout=60)
+            if read.status_code != 200:
+                return submit, f"status read http {read.status_code}"
+            status = read.json()["status"]
             if status in TERMINAL:
                 return submit, status
             time.sleep(STATUS_EVERY)

@@ -92,7 +92,7 @@ def test_concurrent_clients_each_get_their_own_job_result_and_webhook(busy_stack
             if job.json()["status"] in ("succeeded", "failed", "timed_out", "canceled"):
                 return job_id, job.json()
             assert time.monotonic() < deadline, f"job {job_id} did not end\n{stack.tail()}"
-            time.sleep(0.2)
+            time.sleep(0.5)
 
     with WebhookReceiver() as receiver:
         started = time.monotonic()

@@ -46,7 +46,9 @@ PRELOAD = (
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.tracing",
+    "aws_xray_sdk.core",  # what Tracer() imports, even with tracing disabled: half a second
     "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.event_handler.openapi.models",  # enable_swagger(): pydantic models
     "aws_lambda_powertools.event_handler.openapi.params",
     "aws_lambda_powertools.utilities.batch",
     "aws_lambda_powertools.utilities.data_classes",

@@ -9,9 +9,10 @@ resolver and logger keys, caches are private to it).
   environment, or starts a new one (a cold start: the handler's module is imported, its init runs
   once) while fewer than ``max_concurrency`` exist. At that limit it waits, first come first
   served, for a free one (Lambda would start more; one machine cannot), unless the template
-  reserves concurrency: then it is throttled as Lambda throttles (``TooManyRequests``). An environment sees this process's
-  environment variables with the function's ``env`` on top; changing ``env`` replaces the
-  environments. An invocation that runs past ``timeout_seconds`` is stopped (``FunctionTimeout``:
+  reserves concurrency: then that is the limit, and beyond it the invocation is throttled as
+  Lambda throttles (``TooManyRequests``). An environment sees this process's environment
+  variables with the function's ``env`` on top; changing ``env`` replaces the environments. An
+  invocation that runs past ``timeout_seconds`` is stopped (``FunctionTimeout``:
   ``Sandbox.Timedout``) and its environment killed; the next invocation gets a new one.
 * ``load_handler``: imports a handler file as a module (what an environment's init does).
 """
@@ -350,7 +351,11 @@ class LambdaFunction:
         except InitError as exc:
             raise HandlerError(self.name, exc.payload) from None
         except EnvironmentTimeout:
-            raise FunctionTimeout(self.name, "init", INIT_TIMEOUT_SECONDS + self.timeout_seconds) from None
+            seconds = INIT_TIMEOUT_SECONDS + self.timeout_seconds
+            message = f"Init timed out after {seconds:.2f} seconds"
+            raise HandlerError(
+                self.name, {"errorType": "Sandbox.Timedout", "errorMessage": message}
+            ) from None
         except EnvironmentDied:
             message = "Runtime exited without providing a reason"
             raise HandlerError(

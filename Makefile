@@ -52,6 +52,7 @@ bench: install
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_engine_function.py
 	$(PY) bench/poller_cost.py
+	$(PY) bench/bench_local_stack.py
 
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
 # trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.

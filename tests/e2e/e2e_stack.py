@@ -44,6 +44,36 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs, from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie has ended)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
 @dataclass
 class RunningStack:
     process: subprocess.Popen
@@ -128,6 +158,7 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        start_new_session=True,  # its own process group, as a command in a terminal has
     )
     output: list[str] = []
     ready = threading.Event()
@@ -152,9 +183,15 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
     )
 
 
-def stop_stack(stack: RunningStack, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+def stop_stack(
+    stack: RunningStack, signum: int = signal.SIGTERM, timeout: float = 30, group: bool = False
+) -> int:
+    """Signal the stack (``group``: its whole process group, as Ctrl-C in a terminal does) and wait."""
     if stack.process.poll() is None:
-        stack.process.send_signal(signum)
+        if group:
+            os.killpg(stack.process.pid, signum)
+        else:
+            stack.process.send_signal(signum)
     try:
         return stack.process.wait(timeout)
     except subprocess.TimeoutExpired:

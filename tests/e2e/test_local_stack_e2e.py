@@ -15,7 +15,7 @@ import time
 
 import pytest
 import requests
-from e2e_stack import API_KEY, FACES, port_is_free, stop_stack
+from e2e_stack import API_KEY, FACES, descendants, port_is_free, running, stop_stack
 from standardwebhooks.webhooks import Webhook
 from swapgate.providers.builtin import engine_available
 
@@ -257,13 +257,20 @@ def test_s3_manifest_in_inbox_ends_with_results_and_an_outbox_record(stack, fake
 
 
 def test_sigint_stops_everything_and_frees_the_ports(aifaceswap_stack):
-    """Ctrl-C (SIGINT) ends the stack's process cleanly and frees both ports."""
-    running = aifaceswap_stack
-    assert requests.get(f"{running.api_url}/v1/openapi.json", headers=running.headers(), timeout=30).ok
-    code = stop_stack(running, signal.SIGINT)
-    assert code == 0, running.tail()
-    assert port_is_free(running.api_port) and port_is_free(running.aws_port)
-    print(f"ready after {running.ready_seconds:.1f} s (stack reports {running.reported_seconds:.1f} s)")
+    """Ctrl-C (SIGINT) ends the stack's process cleanly, frees both ports and leaves no process of
+    its own running (the functions' execution environments, their zygote)."""
+    stack = aifaceswap_stack
+    assert requests.get(f"{stack.api_url}/v1/openapi.json", headers=stack.headers(), timeout=30).ok
+    processes = descendants(stack.process.pid)
+    assert len(processes) >= 2  # the zygote and at least the API's environment
+    code = stop_stack(stack, signal.SIGINT, group=True)  # Ctrl-C reaches every process of the group
+    assert code == 0, stack.tail()
+    assert port_is_free(stack.api_port) and port_is_free(stack.aws_port)
+    deadline = time.monotonic() + 10
+    while running(processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running(processes) == []
+    print(f"ready after {stack.ready_seconds:.1f} s (stack reports {stack.reported_seconds:.1f} s)")
 
 
 def run_cli(stack, *args: str) -> subprocess.CompletedProcess:

@@ -20,12 +20,12 @@ import pytest
 import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from support import proxy_answer
 from swapgate import signing
 from swapgate.providers import registry
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, make_png
 from swapgate_dev.local import ApiGatewayEmulator, provision
+from swapgate_dev.local.aws import MotoServer
 from swapgate_dev.local.sam import SamTemplate
 
 TEMPLATE = Path(__file__).parents[2] / "template.yaml"
@@ -159,14 +159,18 @@ def target() -> Iterator[Target]:
         for name in ("AWS_ENDPOINT_URL", "SWAPGATE_STATE_MACHINE_ARN", "SWAPGATE_NOTIFY_QUEUE_URL"):
             patch.delenv(name, raising=False)
         registry.clear_cache()
+        # a moto server, not an in-process mock: the handlers run in execution environments of their own
+        moto = MotoServer("127.0.0.1", 0)
+        moto.start()
         with (
-            mock_aws(),
             FakeAifaceswap(api_key="provider-key", delay=0.05) as aifaceswap,
             FakeTtapi(api_key="provider-key", delay=0.05) as ttapi,
         ):
-            deployment = provision.deploy(provision.plan(SamTemplate(TEMPLATE), endpoint_url=None))
+            patch.setenv("AWS_ENDPOINT_URL", moto.url)
+            deployment = provision.deploy(provision.plan(SamTemplate(TEMPLATE), endpoint_url=moto.url))
             env = {
                 **_environment(),
+                "AWS_ENDPOINT_URL": moto.url,
                 "SWAPGATE_API_KEYS": f"{API_KEY},{OTHER_KEY}",
                 "SWAPGATE_ALLOW_PRIVATE_URLS": "1",
                 "SWAPGATE_RATE_LIMIT_PER_MINUTE": "100000000",
@@ -186,6 +190,7 @@ def target() -> Iterator[Target]:
                     yield target
             finally:
                 api_log.removeHandler(raised)
+                moto.stop()
         registry.clear_cache()
 
 

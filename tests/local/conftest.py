@@ -1,8 +1,10 @@
-"""Fixtures for the local-stack machinery tests: a real moto server on a free loopback port."""
+"""Fixtures for the local-stack machinery tests: a real moto server on a free loopback port, and a
+check that processes have ended."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import boto3
@@ -41,3 +43,24 @@ def aws(moto_server: MotoServer):
         )
 
     return client
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended (its parent reaps it)
+
+
+@pytest.fixture
+def still_running() -> Callable[..., list[int]]:
+    """``still_running(pids, timeout=10)``: those of ``pids`` still running after up to ``timeout`` s."""
+
+    def check(pids: Iterable[int], timeout: float = 10) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while (alive := [pid for pid in pids if _running(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return alive
+
+    return check

@@ -6,6 +6,8 @@ import base64
 import http.client
 import json
 import os
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -197,7 +199,44 @@ def test_concurrent_requests_get_separate_execution_environments(api):
         )
     modules = {answer["module"] for answer in answers}
     assert len(modules) == 3  # three warm environments, one invocation each at a time
+    assert len({answer["pid"] for answer in answers}) == 3  # each a process of its own
     assert all(answer["loads"] == 1 for answer in answers)  # each imported its own sibling module
+
+
+@pytest.fixture
+def own_api():
+    """An emulator whose functions a test may reconfigure."""
+    with ApiGatewayEmulator(TEST_TEMPLATE, port=0) as emulator:
+        yield emulator
+
+
+def test_function_timeout_is_a_502_and_integration_timeout_a_504(own_api):
+    echo = own_api.functions["EchoFunction"]
+    echo.timeout_seconds = 1
+    started = time.monotonic()
+    response = requests.get(f"{own_api.url}/items?mode=hang", timeout=30)
+    assert (response.status_code, response.json()) == (502, {"message": "Internal server error"})
+    assert time.monotonic() - started < 10  # the invocation was stopped at the function's timeout
+    echo.timeout_seconds = 20
+    own_api.integration_timeout = 1  # now API Gateway gives up first
+    response = requests.get(f"{own_api.url}/items?mode=hang", timeout=30)
+    assert (response.status_code, response.json()) == (504, {"message": "Endpoint request timed out"})
+    assert requests.get(f"{own_api.url}/items", timeout=30).status_code == 200
+
+
+def test_a_throttled_function_is_a_500(own_api):
+    echo = own_api.functions["EchoFunction"]
+    echo.reserved_concurrency = 1  # as ReservedConcurrentExecutions: 1
+    echo.timeout_seconds = 3
+    busy = threading.Thread(
+        target=requests.get, args=(f"{own_api.url}/items?mode=hang",), kwargs={"timeout": 30}
+    )
+    busy.start()
+    time.sleep(0.5)
+    response = requests.get(f"{own_api.url}/items", timeout=30)
+    assert (response.status_code, response.json()) == (500, {"message": "Internal server error"})
+    busy.join()
+    assert requests.get(f"{own_api.url}/items", timeout=30).status_code == 200
 
 
 def test_stop_frees_the_port():

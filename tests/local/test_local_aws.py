@@ -1,4 +1,5 @@
-"""Local AWS: Lambda Invoke routed to in-process handlers, Step Functions running them, clean stop."""
+"""Local AWS: Lambda Invoke routed to the functions' execution environments, Step Functions running
+them (timeouts and throttles as Lambda reports them), clean stop."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.core.config import default_user_config
 from swapgate_dev.local.aws import MotoServer
 from swapgate_dev.local.runtime import LambdaFunction
@@ -27,7 +29,8 @@ def task(moto_server, aws):
         Code={"ZipFile": b"not run"},
     )
     moto_server.router.register(function)
-    return function
+    yield function
+    function.stop()
 
 
 def test_invoke_runs_the_registered_handler(task, aws):
@@ -90,6 +93,47 @@ def test_step_functions_tasks_run_the_real_handler(task, aws):
     assert failed["status"] == "FAILED"
     assert failed["error"] == "Refused"
     assert task.invocations == 2
+
+
+def test_a_task_that_times_out_fails_with_sandbox_timedout_and_is_retried(task, aws):
+    task.timeout_seconds = 1
+    definition = {
+        "StartAt": "Add",
+        "States": {
+            "Add": {
+                "Type": "Task",
+                "Resource": task.arn,
+                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
+                "End": True,
+            },
+            "GaveUp": {"Type": "Fail", "Error": "GaveUp"},
+        },
+    }
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="sleeper", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"n": 1, "sleep": 30}')["executionArn"]
+    done = wait_for(sfn, execution)
+    assert (done["status"], done["error"]) == ("FAILED", "GaveUp")
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    failures = [
+        event["lambdaFunctionFailedEventDetails"]
+        for event in history
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+    assert [failure["error"] for failure in failures] == ["Sandbox.Timedout"] * 2  # tried, then retried once
+    assert "Task timed out after 1.00 seconds" in failures[0]["cause"]
+    assert task.cold_starts == 2  # each timeout replaced the environment
+
+
+def test_a_throttled_function_answers_429(task, aws):
+    task.reserved_concurrency = 0  # ReservedConcurrentExecutions: 0
+    with pytest.raises(ClientError) as caught:
+        aws("lambda").invoke(FunctionName="task", Payload=b'{"n": 1}')
+    assert caught.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
 
 
 def test_stop_frees_the_port_and_restores_moto_config():

@@ -1,6 +1,8 @@
-"""The API emulator in a moto ``mock_aws`` test: resources created from template.yaml in the
-in-process mock, the real API and callback handlers behind a loopback URL, a provider fake whose
-webhook comes back through that URL. This is the pattern for gateway tests that want real HTTP."""
+"""The API emulator against a moto server: resources created from template.yaml in local AWS, the
+real API and callback handlers (in their own execution environments, which reach AWS at
+``AWS_ENDPOINT_URL``) behind a loopback URL, a provider fake whose webhook comes back through that
+URL. This is the pattern for gateway tests that want real HTTP. (An in-process ``mock_aws`` cannot
+serve them: the handlers run in processes of their own, as in Lambda.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from moto import mock_aws
 from swapgate_dev.fakes import FakeTtapi
 from swapgate_dev.local import ApiGatewayEmulator, provision
 from swapgate_dev.local.sam import SamTemplate
@@ -18,13 +19,18 @@ TEMPLATE = Path(__file__).parents[2] / "template.yaml"
 
 
 @pytest.fixture
-def api(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws(), FakeTtapi(api_key="provider-key", delay=0.2) as fake:
+def api(moto_server):
+    with FakeTtapi(api_key="provider-key", delay=0.2) as fake:
         deployment = provision.deploy(
-            provision.plan(SamTemplate(TEMPLATE), endpoint_url=None, parameters={"DefaultProvider": "ttapi"})
+            provision.plan(
+                SamTemplate(TEMPLATE), endpoint_url=moto_server.url, parameters={"DefaultProvider": "ttapi"}
+            )
         )
         env = {
+            "AWS_ENDPOINT_URL": moto_server.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
             "SWAPGATE_API_KEYS": "client-key",
             "SWAPGATE_SIGNING_SECRET": "signing-secret",
             "SWAPGATE_ALLOW_PRIVATE_URLS": "1",

@@ -74,7 +74,10 @@ def functions(moto_server):
         "TTAPI_BASE_URL": "http://127.0.0.1:9",  # nothing listens: provider calls fail fast
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    return build_functions(deployment, env=env)
+    functions = build_functions(deployment, env=env)
+    yield functions
+    for function in functions.values():
+        function.stop()
 
 
 @pytest.mark.parametrize("name", sorted(samlocal.api_events(TEMPLATE)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -29,13 +30,18 @@ def queue(aws):
 
 
 @pytest.fixture
-def batch_function():
-    return LambdaFunction("batch", BATCH_APP, env={"BATCH_MARK": "local"})
+def batch_function(tmp_path):
+    function = LambdaFunction(
+        "batch", BATCH_APP, env={"BATCH_MARK": "local", "BATCH_RECORD": str(tmp_path / "events")}
+    )
+    yield function
+    function.stop()
 
 
 def handler_module_events(function: LambdaFunction) -> list:
-    (handler,) = function._idle
-    return handler.__globals__["EVENTS"]
+    """The events the handler recorded (in its own process)."""
+    with open(function.env["BATCH_RECORD"], encoding="utf-8") as record:
+        return [json.loads(line) for line in record]
 
 
 def remaining(sqs, url) -> list[str]:
@@ -95,6 +101,17 @@ def test_without_report_batch_item_failures_a_success_deletes_everything(queue, 
         sqs.send_message(QueueUrl=url, MessageBody=body)
     source_for(queue, batch_function, report=False).poll_once()
     assert remaining(sqs, url) == []
+
+
+def test_a_timed_out_invocation_keeps_the_whole_batch(queue, batch_function):
+    sqs, url, _, _ = queue
+    batch_function.timeout_seconds = 1
+    for body in ("ok", "hang"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    started = time.monotonic()
+    source_for(queue, batch_function).poll_once()
+    assert time.monotonic() - started < 10
+    assert remaining(sqs, url) == ["hang", "ok"]  # back after the visibility timeout (0 here)
 
 
 def test_failures_end_in_the_dead_letter_queue_and_the_thread_stops(queue, batch_function):

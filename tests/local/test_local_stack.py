@@ -1,19 +1,24 @@
-"""The whole stack in this process, from the real template: up, answering, then fully stopped."""
+"""The whole stack from the real template: up, answering (functions in their own processes), then
+fully stopped: no thread, port or process left."""
 
 from __future__ import annotations
 
 import os
 import socket
 import threading
+import time
 
+import pytest
 import requests
 from swapgate_dev.local import LocalSettings, LocalStack
 
 
-def test_stack_starts_serves_and_stops_cleanly():
+def test_stack_starts_serves_and_stops_cleanly(still_running):
     before_env = dict(os.environ)
     before_threads = {thread.ident for thread in threading.enumerate()}
-    settings = LocalSettings(api_port=0, aws_port=0, api_keys="k1,k2", webhook_secret="whsec_dGVzdA==")
+    settings = LocalSettings(
+        api_port=0, aws_port=0, api_keys="k1,k2", webhook_secret="whsec_dGVzdA==", concurrency=3
+    )
     stack = LocalStack(settings).start()
     try:
         assert stack.ready
@@ -41,10 +46,18 @@ def test_stack_starts_serves_and_stops_cleanly():
             assert function.env["SWAPGATE_PUBLIC_URL"] == api
             assert function.env["SWAPGATE_ALLOW_PRIVATE_URLS"] == "1"
             assert not any(name.endswith("_PARAM") for name in function.env)
+            assert function.limit == 3  # SWAPGATE_LOCAL_CONCURRENCY (the template reserves none)
         assert {source.name for source in stack.sources} == {
             "InboxQueue->TriggerFunction",
             "NotifyQueue->NotifyFunction",
         }
+        # Once ready, the launcher boots and warms one environment per function in the background.
+        deadline = time.monotonic() + 60
+        while not all(fn.environments for fn in stack.functions.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        environments = [env.pid for fn in stack.functions.values() for env in fn.environments]
+        processes = stack.launcher.pids
+        assert sorted(processes) == sorted([*environments, stack.launcher.zygote_pid])
         api_port, aws_port = stack.api.port, stack.aws.port
     finally:
         stack.stop()
@@ -60,4 +73,12 @@ def test_stack_starts_serves_and_stops_cleanly():
         and (not thread.daemon or thread.name == "api-gateway" or thread.name.startswith("sqs-"))
     ]
     assert leftover == []
+    assert still_running(processes) == []
     assert dict(os.environ) == before_env
+
+
+def test_concurrency_setting():
+    assert LocalSettings.from_env({"SWAPGATE_LOCAL_CONCURRENCY": "4"}).concurrency == 4
+    assert LocalSettings.from_env({}).concurrency == 10
+    with pytest.raises(ValueError, match="SWAPGATE_LOCAL_CONCURRENCY"):
+        LocalSettings.from_env({"SWAPGATE_LOCAL_CONCURRENCY": "0"})

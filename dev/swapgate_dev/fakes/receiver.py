@@ -15,6 +15,11 @@ class ReceivedWebhook(NamedTuple):
     json: Any  # None when the body is not JSON
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 refuses connections when many webhooks come at once
+
+
 class WebhookReceiver:
     """``WebhookReceiver(status=200)``; ``start()``, ``url`` (``<base>/hook``), ``received``,
     ``wait_for(n, timeout)``, ``stop()``; also a context manager."""
@@ -70,8 +75,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02})
         self._thread.daemon = True

@@ -1,13 +1,15 @@
 """``python -m swapgate_dev.local``: the whole Swapgate stack in the foreground (``make dev``).
 
-Ctrl-C (SIGINT) or SIGTERM stops every part: the API, the SQS pollers, running poller executions
-and local AWS; the process then exits with nothing left listening.
+Ctrl-C (SIGINT) or SIGTERM stops every part: the API, the SQS pollers, running poller executions,
+every function's execution environments (processes) and local AWS; the process then exits with
+nothing left listening or running.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +29,9 @@ environment (each overrides a default):
   SWAPGATE_SIGNING_SECRET, SWAPGATE_WEBHOOK_SECRET (random per run)
   SWAPGATE_POLL_INITIAL_SECONDS (5)  SWAPGATE_POLL_INTERVAL_SECONDS (5)
   SWAPGATE_POLL_MAX_INTERVAL_SECONDS (15)  SWAPGATE_JOB_TIMEOUT_SECONDS (120)
+  SWAPGATE_LOCAL_CONCURRENCY (10: execution environments per function; beyond, events wait.
+    A function's ReservedConcurrentExecutions in the template is its limit instead, and
+    Lambda's throttling applies: API 500, Invoke 429, SQS messages retried)
   {_PROVIDER_VARIABLES} (enable those providers)
 """
 
@@ -48,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
 
-    # Handlers that record no metric in an invocation are normal here; Powertools warns each time.
+    # Handlers that record no metric in an invocation are normal here; Powertools warns each time
+    # (in the functions' execution environments too: they are started with this environment).
+    quiet = "ignore:No application metrics to publish"
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
 
     stop = threading.Event()
 

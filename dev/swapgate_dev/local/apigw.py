@@ -1,8 +1,9 @@
 """An API Gateway REST API (v1, Lambda proxy integration) on loopback.
 
 Serves the routes a SAM template declares (every ``Type: Api`` event of every function) by
-building the proxy event API Gateway would build and calling the function's handler in this
-process, then writing the proxy response back. Usable on its own, e.g. in tests:
+building the proxy event API Gateway would build and invoking the function (in its execution
+environments, see ``runtime``), then writing the proxy response back. Usable on its own, e.g. in
+tests (local AWS must then be reachable at the functions' ``AWS_ENDPOINT_URL``):
 
     with ApiGatewayEmulator("template.yaml", port=0, env={"SWAPGATE_API_KEYS": "k"}) as api:
         requests.post(f"{api.url}/v1/swaps", ...)
@@ -18,7 +19,10 @@ Content-Type matches the API's ``BinaryMediaTypes`` (``~1`` read as ``/``, wildc
 Answers API Gateway gives itself, in its ``{"message": ...}`` shape: 403 ``Missing Authentication
 Token`` for a path no resource matches or a method (any method, TRACE or made-up ones included)
 the resource lacks, 413 above the 10 MB payload quota or Lambda's 6 MB invocation payload, 502
-when the handler raises or answers something that is not a proxy response.
+when the function fails (raises, times out before the integration does, exits) or answers something
+that is not a proxy response, 504 "Endpoint request timed out" when no answer came within the 29 s
+integration timeout (the invocation itself goes on), and 500 when Lambda throttles the function
+(its reserved concurrency is all busy), as API Gateway answers Lambda's 429.
 """
 
 from __future__ import annotations
@@ -36,21 +40,24 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from swapgate_dev.local.cfn import Resolver
+from swapgate_dev.local.environments import Launcher
 from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.provision import Deployment, plan
-from swapgate_dev.local.runtime import HandlerError, LambdaFunction
+from swapgate_dev.local.runtime import CallerTimeout, HandlerError, LambdaFunction, TooManyRequests
 from swapgate_dev.local.sam import SamTemplate
 
 log = logging.getLogger("swapgate_dev.local.api")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
 MAX_INVOKE_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation payload quota
+INTEGRATION_TIMEOUT_SECONDS = 29.0  # REST API's default (and, without a quota raise, maximum)
 
 Invoke = Callable[[dict[str, Any]], Any]
 
@@ -252,7 +259,9 @@ class ApiGatewayEmulator:
     names come from ``deployment`` when given, e.g. one ``provision.deploy`` created) or
     ``template`` with ready ``functions`` by logical id (as the local stack does, sharing them
     with the Lambda router and the SQS pollers). ``functions`` holds them either way, e.g. to
-    change a function's ``env`` between tests.
+    change a function's ``env`` between tests (its environments are then replaced). Functions
+    built here have their environments stopped by ``stop()``; given ones belong to the caller.
+    ``integration_timeout`` is how long a request waits for its function.
     """
 
     def __init__(
@@ -278,6 +287,9 @@ class ApiGatewayEmulator:
         # Built here, the functions learn the emulator's URL as SWAPGATE_PUBLIC_URL once it listens
         # (provider callbacks come back to it), unless ``env`` names another.
         self._set_public_url = functions is None and "SWAPGATE_PUBLIC_URL" not in (env or {})
+        self._owns_functions = functions is None
+        self._launcher: Launcher | None = None
+        self.integration_timeout = INTEGRATION_TIMEOUT_SECONDS
         if functions is None:
             if deployment is None:
                 deployment = plan(template, endpoint_url="http://127.0.0.1:4566", parameters=parameters)
@@ -287,7 +299,9 @@ class ApiGatewayEmulator:
         self.routes: list[Route] = []
         for route in template.api_routes():
             function = self.functions[route.function_id]
-            self.routes.append(Route(route.path, route.method, function.invoke, function.name))
+            self.routes.append(
+                Route(route.path, route.method, partial(self._invoke, function), function.name)
+            )
         settings = api_settings(template, parameters)
         self.stage = stage or settings.stage
         self.binary_media_types = settings.binary_media_types
@@ -304,6 +318,10 @@ class ApiGatewayEmulator:
 
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
+        if self._owns_functions:
+            self._launcher = Launcher().start()
+            for function in self.functions.values():
+                function.launcher = self._launcher
         if self._set_public_url:
             for function in self.functions.values():
                 function.env["SWAPGATE_PUBLIC_URL"] = self.url
@@ -321,6 +339,11 @@ class ApiGatewayEmulator:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+        if self._launcher is not None:
+            for function in self.functions.values():
+                function.stop()
+            self._launcher.stop()
+            self._launcher = None
 
     def __enter__(self) -> ApiGatewayEmulator:
         return self.start()
@@ -333,6 +356,9 @@ class ApiGatewayEmulator:
         return f"http://{self.host}:{self.port}"
 
     # -- routing ------------------------------------------------------------------------------
+    def _invoke(self, function: LambdaFunction, event: dict[str, Any]) -> Any:
+        return function.invoke(event, wait=self.integration_timeout)
+
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], int]:
         """The route for ``method path``, its path parameters, and 200 / 404 / 405."""
         candidates = [route for route in self.routes if route.pattern.match(path)]
@@ -383,8 +409,29 @@ class ApiGatewayEmulator:
             return _gateway_error(413, "Request Too Long")
         try:
             result = route.invoke(event)
+        except CallerTimeout:
+            log.error(
+                "%s %s: %s gave no answer within %.0f s",
+                method,
+                path,
+                route.function_name,
+                self.integration_timeout,
+            )
+            return _gateway_error(504, "Endpoint request timed out")
+        except TooManyRequests:
+            log.error(
+                "%s %s: %s is throttled (reserved concurrency all busy)", method, path, route.function_name
+            )
+            return _gateway_error(500, "Internal server error")
         except HandlerError as exc:
-            log.error("%s %s: %s raised", method, path, route.function_name, exc_info=exc.error)
+            log.error(
+                "%s %s: %s failed: %s: %s",
+                method,
+                path,
+                route.function_name,
+                exc.error_type,
+                exc.error_message,
+            )
             return _gateway_error(502, "Internal server error")
         status, out_headers, data = proxy_response(result)
         out_headers.append(("x-amzn-RequestId", event["requestContext"]["requestId"]))
@@ -394,6 +441,7 @@ class ApiGatewayEmulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 resets connections when many clients arrive at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]

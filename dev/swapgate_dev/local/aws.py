@@ -1,4 +1,4 @@
-"""Local AWS: moto in server mode, in this process, with Lambda invocations routed to our handlers.
+"""Local AWS: moto in server mode, in this process, with Lambda invocations routed to our functions.
 
 How Step Functions reaches the real handlers
 ---------------------------------------------
@@ -12,8 +12,9 @@ moto itself cannot run the code without Docker: its Docker-free ``lambda.use_doc
 backend (``awslambda_simple``) echoes the payload back. Rather than patch that backend (global
 state, shared with every ``mock_aws`` test in the same process), the server wraps moto's WSGI app
 in ``LambdaInvokeMiddleware``, which answers ``Invoke`` for the functions registered with its
-``LambdaRouter`` by calling the handler in-process, exactly at the wire protocol any client uses
-(the interpreter, the CLI, boto3 in a handler), and passes every other request to moto. The
+``LambdaRouter`` by invoking them in their execution environments (``runtime``), exactly at the
+wire protocol any client uses (the interpreter, the CLI, boto3 in a handler; a throttled function
+answers 429 ``TooManyRequestsException``), and passes every other request to moto. The
 functions are also created in moto (Docker-free backend), so their ARNs, ``GetFunction`` and
 ``ListFunctions`` are real.
 
@@ -27,6 +28,7 @@ and sets ``MOTO_PORT`` for the interpreter's client; ``stop`` restores both.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import re
@@ -42,7 +44,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from swapgate_dev.local.runtime import LambdaFunction
+from swapgate_dev.local.runtime import LambdaFunction, TooManyRequests
 
 log = logging.getLogger("swapgate_dev.local.aws")
 
@@ -116,16 +118,31 @@ class LambdaInvokeMiddleware:
             return [b""]
         if invocation_type == "Event":
             threading.Thread(
-                target=function.invoke_payload, args=(payload,), name=f"invoke-{function.name}", daemon=True
+                target=_invoke_event, args=(function, payload), name=f"invoke-{function.name}", daemon=True
             ).start()
             start_response("202 Accepted", [*headers, ("Content-Length", "0")])
             return [b""]
-        body, function_error = function.invoke_payload(payload)
+        try:
+            body, function_error = function.invoke_payload(payload)
+        except TooManyRequests as exc:
+            body = json.dumps({"Reason": exc.reason, "Type": "User", "message": str(exc)}).encode()
+            headers.append(("x-amzn-ErrorType", "TooManyRequestsException"))
+            headers.append(("Content-Length", str(len(body))))
+            start_response("429 Too Many Requests", headers)
+            return [body]
         if function_error:
             headers.append(("X-Amz-Function-Error", function_error))
         headers.append(("Content-Length", str(len(body))))
         start_response("200 OK", headers)
         return [body]
+
+
+def _invoke_event(function: LambdaFunction, payload: bytes) -> None:
+    """An asynchronous (``Event``) invocation: nobody waits for its answer."""
+    try:
+        function.invoke_payload(payload)
+    except Exception:
+        log.exception("%s: the asynchronous invocation failed", function.name)
 
 
 class MotoServer(ThreadedMotoServer):

@@ -1,91 +1,56 @@
-"""Run Lambda handlers in this process, the way the Lambda runtime would.
+"""Run Lambda functions as the Lambda service does: every invocation in an execution environment
+that serves one event at a time, each environment a process of its own (module state, Powertools'
+resolver and logger keys, caches are private to it).
 
 * ``LambdaContext``: the context object, with what Powertools reads (``function_name``,
   ``memory_limit_in_mb``, ``invoked_function_arn``, ``aws_request_id``,
   ``get_remaining_time_in_millis()`` ...).
-* Each function sees its own environment (the template's ``Environment.Variables`` resolved, with
-  the local overrides applied) while its handler runs: ``os.environ`` gets an overlay keyed by a
-  context variable, so concurrent invocations of different functions in different threads each
-  read their own values. Keys shared by every function are also written to the real environment.
-* ``LambdaFunction`` keeps a pool of execution environments: each one is a separate import of the
-  function's ``app.py`` (by file path, under its own module name), serving one invocation at a
-  time, as Lambda does; a busy pool grows up to ``max_concurrency``.
+* ``LambdaFunction``: one function and its pool of environments. An invocation takes an idle (warm)
+  environment, or starts a new one (a cold start: the handler's module is imported, its init runs
+  once) while fewer than ``max_concurrency`` exist. At that limit it waits, first come first
+  served, for a free one (Lambda would start more; one machine cannot), unless the template
+  reserves concurrency: then that is the limit, and beyond it the invocation is throttled as
+  Lambda throttles (``TooManyRequests``). An environment sees this process's environment
+  variables with the function's ``env`` on top; changing ``env`` replaces the environments. An
+  invocation that runs past ``timeout_seconds`` is stopped (``FunctionTimeout``:
+  ``Sandbox.Timedout``) and its environment killed; the next invocation gets a new one.
+* ``load_handler``: imports a handler file as a module (what an environment's init does).
 """
 
 from __future__ import annotations
 
-import contextvars
+import dataclasses
 import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-_function_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "swapgate_local_function_env", default=None
+from swapgate_dev.local.environments import (
+    Environment,
+    EnvironmentDied,
+    EnvironmentTimeout,
+    InitError,
+    Launcher,
+    default_launcher,
 )
 
+log = logging.getLogger("swapgate_dev.local.runtime")
 
-class _ScopedEnviron(os._Environ):  # type: ignore[name-defined,misc]
-    """``os.environ`` with a per-context overlay for reads; writes go to the real environment."""
-
-    def __getitem__(self, key: str) -> str:
-        overlay = _function_env.get()
-        if overlay is not None and key in overlay:
-            return overlay[key]
-        return super().__getitem__(key)
-
-    def __contains__(self, key: object) -> bool:
-        overlay = _function_env.get()
-        if overlay is not None and key in overlay:
-            return True
-        return super().__contains__(key)
-
-    def __iter__(self) -> Iterator[str]:
-        overlay = _function_env.get()
-        seen = set()
-        for key in super().__iter__():
-            seen.add(key)
-            yield key
-        if overlay is not None:
-            yield from (key for key in overlay if key not in seen)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def copy(self) -> dict[str, str]:
-        return dict(self)
-
-
-_install_lock = threading.Lock()
-
-
-def install_scoped_environ() -> None:
-    """Make ``os.environ`` overlay-aware (idempotent). The object itself changes class, so code
-    that holds a reference to it (botocore sessions keep one) reads the overlay too."""
-    with _install_lock:
-        if not isinstance(os.environ, _ScopedEnviron):
-            os.environ.__class__ = _ScopedEnviron
-
-
-@contextmanager
-def function_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """While inside, ``os.environ`` / ``os.getenv`` in this context read ``env`` first."""
-    install_scoped_environ()
-    token = _function_env.set(dict(env))
-    try:
-        yield
-    finally:
-        _function_env.reset(token)
+DEFAULT_CONCURRENCY = 10  # environments per function when the template reserves no concurrency
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for an on-demand init; the function's timeout is added
 
 
 @dataclass
@@ -117,21 +82,58 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class HandlerError(Exception):
-    """A handler raised: what Lambda reports as a function error."""
+def error_payload(error: BaseException, request_id: str = "") -> dict[str, Any]:
+    """An exception as Lambda's Invoke API reports a function error."""
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
 
-    def __init__(self, function_name: str, error: BaseException) -> None:
-        super().__init__(f"{function_name} raised {type(error).__name__}")
-        self.error = error
+
+class HandlerError(Exception):
+    """A function error (``X-Amz-Function-Error: Unhandled``): the handler or its init raised, the
+    invocation timed out, or the runtime exited. ``error`` is the payload Lambda answers."""
+
+    def __init__(self, function_name: str, error: Mapping[str, Any]) -> None:
+        self.function_name = function_name
+        self.error = dict(error)
+        super().__init__(f"{function_name}: {self.error_type}: {self.error_message}")
+
+    @property
+    def error_type(self) -> str:
+        return str(self.error.get("errorType", "Unhandled"))
+
+    @property
+    def error_message(self) -> str:
+        return str(self.error.get("errorMessage", ""))
 
     def payload(self, request_id: str) -> dict[str, Any]:
         """The body Lambda's Invoke API returns with ``X-Amz-Function-Error: Unhandled``."""
-        return {
-            "errorMessage": str(self.error),
-            "errorType": type(self.error).__name__,
-            "requestId": request_id,
-            "stackTrace": traceback.format_tb(self.error.__traceback__),
-        }
+        return {"stackTrace": [], **self.error, "requestId": request_id}
+
+
+class FunctionTimeout(HandlerError):
+    """The invocation ran past the function's timeout; its environment was killed."""
+
+    def __init__(self, function_name: str, request_id: str, seconds: float) -> None:
+        message = f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds"
+        super().__init__(function_name, {"errorType": "Sandbox.Timedout", "errorMessage": message})
+
+
+class TooManyRequests(Exception):
+    """Throttled: every environment the function's reserved concurrency allows is busy."""
+
+    reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+    def __init__(self, function_name: str) -> None:
+        super().__init__("Rate Exceeded.")
+        self.function_name = function_name
+
+
+class CallerTimeout(Exception):
+    """The caller stopped waiting (``wait``); an invocation already running goes on."""
 
 
 _import_lock = threading.RLock()
@@ -186,8 +188,20 @@ def load_handler(handler_file: Path, handler_name: str, module_name: str) -> Cal
     return handler
 
 
+class _Waiter:
+    """A caller waiting for an environment: handed one (or None: a slot to start one)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.environment: Environment | None = None
+
+    def grant(self, environment: Environment | None) -> None:
+        self.environment = environment
+        self.event.set()
+
+
 class LambdaFunction:
-    """One function: its handler file, its environment, a pool of warm execution environments."""
+    """One function: its handler file, its environment variables, its pool of execution environments."""
 
     def __init__(
         self,
@@ -199,9 +213,11 @@ class LambdaFunction:
         arn: str | None = None,
         timeout_seconds: float = 3.0,
         memory_mb: int = 128,
-        max_concurrency: int = 10,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        reserved_concurrency: int | None = None,
         region: str = "us-east-1",
         account_id: str = "123456789012",
+        launcher: Launcher | None = None,
     ) -> None:
         self.name = name
         self.handler_file = Path(handler_file).resolve()
@@ -218,40 +234,30 @@ class LambdaFunction:
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
             **{key: str(value) for key, value in (env or {}).items()},
         }
-        self.max_concurrency = max_concurrency
-        self._idle: list[Callable[[Any, Any], Any]] = []
-        self._created = 0
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.max_concurrency = max_concurrency  # the limit where nothing is reserved
+        self.reserved_concurrency = reserved_concurrency  # the limit, throttled beyond
+        self.launcher = launcher  # None: the process-wide default launcher
         self.invocations = 0
+        self.cold_starts = 0
+        self._lock = threading.Lock()
+        self._environments: set[Environment] = set()
+        self._idle: list[Environment] = []
+        self._starting = 0
+        self._waiting: deque[_Waiter] = deque()  # callers waiting for an environment, oldest first
 
-    def _new_environment(self) -> Callable[[Any, Any], Any]:
-        module_name = f"swapgate_local_fn_{self.name.replace('-', '_')}_{self._created}"
-        self._created += 1
-        with function_environment(self.env):
-            return load_handler(self.handler_file, self.handler_name, module_name)
+    def __repr__(self) -> str:
+        return f"LambdaFunction({self.name!r}, environments={len(self._environments)})"
 
-    def warm_up(self) -> None:
-        """Import the handler once now (a cold start), so import errors show at startup."""
+    @property
+    def limit(self) -> int:
+        """How many environments may exist at once."""
+        return self.max_concurrency if self.reserved_concurrency is None else self.reserved_concurrency
+
+    @property
+    def environments(self) -> list[Environment]:
+        """The environments that exist now, idle or busy."""
         with self._lock:
-            if not self._idle and self._created == 0:
-                self._idle.append(self._new_environment())
-
-    @contextmanager
-    def _environment(self) -> Iterator[Callable[[Any, Any], Any]]:
-        self._slots.acquire()
-        try:
-            with self._lock:
-                handler = self._idle.pop() if self._idle else None
-                if handler is None:
-                    handler = self._new_environment()
-            try:
-                yield handler
-            finally:
-                with self._lock:
-                    self._idle.append(handler)
-        finally:
-            self._slots.release()
+            return list(self._environments)
 
     def context(self) -> LambdaContext:
         return LambdaContext(
@@ -261,18 +267,180 @@ class LambdaFunction:
             timeout_seconds=self.timeout_seconds,
         )
 
-    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
-        """Call the handler with ``event``; a handler exception is raised as ``HandlerError``."""
-        context = context or self.context()
-        with self._environment() as handler, function_environment(self.env):
+    # -- the pool -----------------------------------------------------------------------------
+    def _take_idle(self) -> Environment | None:
+        """The most recently used idle environment (the warmest) that is fit to serve (lock held)."""
+        while self._idle:
+            environment = self._idle.pop()
+            if environment.alive and environment.config == self.env:
+                return environment
+            self._environments.discard(environment)  # gone, or started with other settings
+            environment.kill()
+        return None
+
+    def _hand_over(self) -> None:
+        """Give what is free to the callers waiting longest (lock held): an idle environment, or a
+        slot to start one. Hand-over, not a race to the lock: a new caller cannot overtake them."""
+        while self._waiting:
+            environment = self._take_idle()
+            if environment is None:
+                if len(self._environments) + self._starting >= self.limit:
+                    return
+                self._starting += 1
+            self._waiting.popleft().grant(environment)
+
+    def _acquire(self, deadline: float | None) -> Environment | None:
+        """An idle environment, or None when the caller is to start one (a slot is kept for it)."""
+        with self._lock:
+            if not self._waiting:
+                environment = self._take_idle()
+                if environment is not None:
+                    return environment
+                if len(self._environments) + self._starting < self.limit:
+                    self._starting += 1
+                    return None
+            if self.reserved_concurrency is not None:
+                raise TooManyRequests(self.name)
+            waiter = _Waiter()
+            self._waiting.append(waiter)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not waiter.event.wait(remaining):
+            with self._lock:
+                if not waiter.event.is_set():
+                    self._waiting.remove(waiter)
+                    raise CallerTimeout(f"{self.name}: no environment became free in time")
+        return waiter.environment
+
+    def _release(self, environment: Environment, reuse: bool) -> None:
+        with self._lock:
+            if reuse and environment.alive and environment in self._environments:
+                self._idle.append(environment)
+            else:
+                self._environments.discard(environment)
+                environment.kill()
+            self._hand_over()
+
+    def _spec(self, number: int) -> dict[str, Any]:
+        stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
+        runtime_env = {  # what the Lambda runtime sets besides the function's own variables
+            "LAMBDA_TASK_ROOT": str(self.handler_file.parent),
+            "_HANDLER": f"{self.handler_file.stem}.{self.handler_name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        }
+        return {
+            "handler_file": str(self.handler_file),
+            "handler_name": self.handler_name,
+            "module_name": f"swapgate_local_fn_{self.name.replace('-', '_')}_{number}",
+            "env": {**os.environ, **runtime_env, **self.env},
+            "log_stream_name": stream,
+        }
+
+    def _start(self) -> Environment:
+        """A cold start (the caller holds a starting slot): a new environment, its init done."""
+        with self._lock:
+            self.cold_starts += 1
+            number = self.cold_starts
+        config = dict(self.env)
+        environment = None
+        try:
+            launcher = self.launcher or default_launcher()
+            environment = launcher.spawn(
+                f"{self.name}#{number}", self._spec(number), INIT_TIMEOUT_SECONDS + self.timeout_seconds
+            )
+        except InitError as exc:
+            raise HandlerError(self.name, exc.payload) from None
+        except EnvironmentTimeout:
+            seconds = INIT_TIMEOUT_SECONDS + self.timeout_seconds
+            message = f"Init timed out after {seconds:.2f} seconds"
+            raise HandlerError(
+                self.name, {"errorType": "Sandbox.Timedout", "errorMessage": message}
+            ) from None
+        except EnvironmentDied:
+            message = "Runtime exited without providing a reason"
+            raise HandlerError(
+                self.name, {"errorType": "Runtime.ExitError", "errorMessage": message}
+            ) from None
+        finally:
+            with self._lock:
+                self._starting -= 1
+                if environment is not None:
+                    environment.config = config
+                    self._environments.add(environment)
+                else:
+                    self._hand_over()
+        log.info(
+            "%s: cold start, environment #%d (pid %d, init %.0f ms)",
+            self.name,
+            number,
+            environment.pid,
+            environment.init_ms,
+        )
+        return environment
+
+    def _run(self, environment: Environment, request: bytes, request_id: str) -> Any:
+        with self._lock:
             self.invocations += 1
+        try:
+            answer = environment.invoke(request, self.timeout_seconds)
+        except EnvironmentTimeout:
+            self._release(environment, reuse=False)
+            log.warning(
+                "%s: Task timed out after %.2f seconds (request %s): environment replaced",
+                self.name,
+                self.timeout_seconds,
+                request_id,
+            )
+            raise FunctionTimeout(self.name, request_id, self.timeout_seconds) from None
+        except EnvironmentDied:
+            self._release(environment, reuse=False)
+            message = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+            raise HandlerError(
+                self.name, {"errorType": "Runtime.ExitError", "errorMessage": message}
+            ) from None
+        self._release(environment, reuse=True)
+        if "error" in answer:
+            raise HandlerError(self.name, answer["error"])
+        return answer["result"]
+
+    # -- invoking -----------------------------------------------------------------------------
+    def invoke(self, event: Any, context: LambdaContext | None = None, *, wait: float | None = None) -> Any:
+        """Run the handler on ``event`` in an environment and return its answer.
+
+        Raises ``HandlerError`` (a function error; ``FunctionTimeout`` past the timeout),
+        ``TooManyRequests`` (throttled) or, when the caller waits at most ``wait`` seconds,
+        ``CallerTimeout`` (the invocation, if it started, goes on until it ends or times out).
+        """
+        context = context or self.context()
+        fields = {
+            item.name: getattr(context, item.name)
+            for item in dataclasses.fields(context)
+            if item.init and item.name not in ("log_stream_name", "_deadline")
+        }
+        request = json.dumps({"event": event, "context": fields}).encode()
+        deadline = None if wait is None else time.monotonic() + wait
+        environment = self._acquire(deadline)
+        if environment is None:
+            environment = self._start()
+        if deadline is None or deadline >= time.monotonic() + self.timeout_seconds:
+            return self._run(environment, request, context.aws_request_id)
+        future: Future[Any] = Future()
+
+        def run() -> None:
             try:
-                return handler(event, context)
-            except Exception as exc:
-                raise HandlerError(self.name, exc) from exc
+                future.set_result(self._run(environment, request, context.aws_request_id))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"invoke-{self.name}", daemon=True).start()
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            raise CallerTimeout(f"{self.name}: no answer within {wait} s") from None
 
     def invoke_payload(self, payload: bytes) -> tuple[bytes, str | None]:
-        """The Lambda Invoke API: JSON payload in, (JSON payload out, function error or None)."""
+        """The Lambda Invoke API: JSON payload in, (JSON payload out, function error or None).
+        ``TooManyRequests`` is raised (the API answers 429)."""
         context = self.context()
         try:
             event = json.loads(payload) if payload else {}
@@ -282,6 +450,23 @@ class LambdaFunction:
         try:
             result = self.invoke(event, context)
         except HandlerError as exc:
-            traceback.print_exception(exc.error, file=sys.stderr)
             return json.dumps(exc.payload(context.aws_request_id)).encode(), "Unhandled"
-        return json.dumps(result, default=str).encode(), None
+        return json.dumps(result).encode(), None
+
+    def warm_up(self) -> None:
+        """Start one environment now when there is none (its cold start ahead of the first event)."""
+        with self._lock:
+            if self._environments or self._starting or self.limit < 1:
+                return
+            self._starting += 1
+        self._release(self._start(), reuse=True)
+
+    def stop(self) -> None:
+        """Kill every environment, busy ones too; a later invocation cold-starts again."""
+        with self._lock:
+            environments = list(self._environments)
+            self._environments.clear()
+            self._idle.clear()
+            self._hand_over()  # the waiting callers start new environments
+        for environment in environments:
+            environment.kill()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from swapgate.providers.registry import DEFAULT_PROVIDER, PROVIDERS
 
+from swapgate_dev.local.runtime import DEFAULT_CONCURRENCY
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 DEFAULT_API_PORT = 3000
@@ -74,6 +76,7 @@ class LocalSettings:
     poll_interval_seconds: int = DEFAULT_POLL_INTERVAL_SECONDS
     poll_max_interval_seconds: int = DEFAULT_POLL_MAX_INTERVAL_SECONDS
     job_timeout_seconds: int = DEFAULT_JOB_TIMEOUT_SECONDS
+    concurrency: int = DEFAULT_CONCURRENCY  # environments per function (template reserves none)
     template: Path = REPO_ROOT / "template.yaml"
     providers: dict[str, str] = field(default_factory=dict, repr=False)  # PROVIDER_VARIABLES set
 
@@ -99,9 +102,12 @@ class LocalSettings:
                 env, "SWAPGATE_POLL_MAX_INTERVAL_SECONDS", DEFAULT_POLL_MAX_INTERVAL_SECONDS
             ),
             job_timeout_seconds=_int(env, "SWAPGATE_JOB_TIMEOUT_SECONDS", DEFAULT_JOB_TIMEOUT_SECONDS),
+            concurrency=_int(env, "SWAPGATE_LOCAL_CONCURRENCY", DEFAULT_CONCURRENCY),
             template=Path(_get(env, "SWAPGATE_TEMPLATE") or REPO_ROOT / "template.yaml"),
             providers={name: env[name] for name in PROVIDER_VARIABLES if _get(env, name)},
         )
+        if settings.concurrency < 1:
+            raise ValueError("SWAPGATE_LOCAL_CONCURRENCY must be at least 1")
         if _get(env, "SWAPGATE_SIGNING_SECRET"):
             settings.signing_secret = env["SWAPGATE_SIGNING_SECRET"]
         if _get(env, "SWAPGATE_WEBHOOK_SECRET"):

@@ -3,11 +3,12 @@ the event Lambda's poller builds, deleting what the function processed.
 
 As Lambda does it: a batch of up to ``batch_size`` messages; ``Records`` with ``messageId``,
 ``receiptHandle``, ``body``, ``attributes``, ``messageAttributes``, ``md5OfBody``,
-``eventSource``, ``eventSourceARN``, ``awsRegion``. When the function raises, nothing is deleted
-(every message comes back after its visibility timeout and, past ``maxReceiveCount``, moto moves it
-to the dead-letter queue). With ``ReportBatchItemFailures``, the messages named in the answer's
-``batchItemFailures`` stay and the others are deleted; an answer naming an id that is not in the
-batch (or an empty id) fails the whole batch.
+``eventSource``, ``eventSourceARN``, ``awsRegion``. When the function fails (raises, times out)
+or is throttled, nothing is deleted (every message comes back after its visibility timeout and,
+past ``maxReceiveCount``, moto moves it to the dead-letter queue). With
+``ReportBatchItemFailures``, the messages named in the answer's ``batchItemFailures`` stay and the
+others are deleted; an answer naming an id that is not in the batch (or an empty id) fails the
+whole batch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from swapgate_dev.local.runtime import HandlerError, TooManyRequests
 
 log = logging.getLogger("swapgate_dev.local.sqs")
 
@@ -149,6 +152,10 @@ class SqsEventSource:
         event = sqs_event(messages, self.queue_arn, self.region)
         try:
             result = self.invoke(event)
+        except (HandlerError, TooManyRequests) as exc:  # logged by the function's environment
+            self.errors += 1
+            log.warning("%s: %s; %d message(s) will be retried", self.name, exc, len(messages))
+            return len(messages)
         except Exception:
             self.errors += 1
             log.exception("%s: the function failed; %d message(s) will be retried", self.name, len(messages))

@@ -1,11 +1,15 @@
-"""The whole local stack in one process: local AWS (moto), the template's resources, the
-functions, the SQS event sources and the API, started in that order and stopped in reverse."""
+"""The whole local stack: local AWS (moto), the template's resources, the functions, the SQS event
+sources and the API, started in that order and stopped in reverse. Everything runs in this process
+except the functions: their execution environments are processes (``runtime``). Their launcher
+boots once the stack is ready, in the background, and one environment per function is then warmed
+up, so the stack is ready before any function has started."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shlex
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +20,7 @@ from botocore.config import Config
 from swapgate_dev.local import provision
 from swapgate_dev.local.apigw import ApiGatewayEmulator
 from swapgate_dev.local.aws import MotoServer
+from swapgate_dev.local.environments import Launcher, LaunchError
 from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.runtime import LambdaFunction
 from swapgate_dev.local.sam import SamTemplate
@@ -39,6 +44,9 @@ class LocalStack:
         self.api: ApiGatewayEmulator | None = None
         self.deployment: provision.Deployment | None = None
         self.functions: dict[str, LambdaFunction] = {}
+        self.launcher: Launcher | None = None
+        self._warm_up: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.sources: list[SqsEventSource] = []
         self._clients: list[Any] = []
         self.ready = False
@@ -100,8 +108,10 @@ class LocalStack:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> LocalStack:
         started = time.monotonic()
+        self._stopping.clear()
         settings = self.settings
         try:
+            self.launcher = Launcher()  # boots once the stack is ready (``_warm_functions``)
             self.aws = MotoServer(settings.host, settings.aws_port)
             self.aws.start()
             self._set_process_env(
@@ -123,20 +133,11 @@ class LocalStack:
 
             public_url = settings.public_url or f"http://{settings.host}:{settings.api_port}"
             env = self.function_env(public_url)
-            self.functions = build_functions(self.deployment, env=env)
+            self.functions = build_functions(
+                self.deployment, env=env, max_concurrency=settings.concurrency, launcher=self.launcher
+            )
             for function in self.functions.values():
                 self.aws.router.register(function)
-            # What all functions share also goes to the process environment (threads the
-            # handlers start, and code outside an invocation, read it there).
-            shared = {
-                key: value
-                for key, value in next(iter(self.functions.values())).env.items()
-                if all(fn.env.get(key) == value for fn in self.functions.values())
-                and not key.startswith("AWS_LAMBDA_")
-            }
-            self._set_process_env(shared)
-            for function in self.functions.values():
-                function.warm_up()
 
             self.api = ApiGatewayEmulator(
                 template=self.template,
@@ -148,7 +149,6 @@ class LocalStack:
             if settings.public_url is None and settings.api_port == 0:
                 for function in self.functions.values():
                     function.env["SWAPGATE_PUBLIC_URL"] = self.api.url
-                self._set_process_env({"SWAPGATE_PUBLIC_URL": self.api.url})
 
             sqs = boto3.client(
                 "sqs",
@@ -177,6 +177,8 @@ class LocalStack:
                 )
                 event_source.start()
                 self.sources.append(event_source)
+            self._warm_up = threading.Thread(target=self._warm_functions, name="warm-up", daemon=True)
+            self._warm_up.start()
         except BaseException:
             self.stop()
             raise
@@ -184,8 +186,26 @@ class LocalStack:
         self.ready = True
         return self
 
+    def _warm_functions(self) -> None:
+        """Boot the launcher, then start one environment per function, so init errors show at once
+        and first events find one warm. (Booting earlier would slow the start on a busy machine.)"""
+        try:
+            if self.launcher is not None:
+                self.launcher.start()
+        except LaunchError:
+            return  # stopped meanwhile
+        for function in self.functions.values():
+            if self._stopping.is_set():
+                return
+            try:
+                function.warm_up()
+            except Exception as exc:
+                if not self._stopping.is_set():
+                    log.error("%s cannot start: %s", function.name, exc)
+
     def stop(self) -> None:
         self.ready = False
+        self._stopping.set()
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -197,6 +217,14 @@ class LocalStack:
         self._clients.clear()
         if self.aws is not None:
             self._stop_executions()
+        for function in self.functions.values():
+            function.stop()
+        if self.launcher is not None:
+            self.launcher.stop()  # every environment and the zygote
+        if self._warm_up is not None:
+            self._warm_up.join(10)
+            self._warm_up = None
+        if self.aws is not None:
             self.aws.stop()
             self.aws = None
         self._restore_process_env()

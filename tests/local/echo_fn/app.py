@@ -26,6 +26,8 @@ def handler(event, context):
         }
     if query.get("mode") == "slow":
         time.sleep(0.3)
+    if query.get("mode") == "hang":
+        time.sleep(60)
     if event.get("Records"):
         return {"records": len(event["Records"])}
     answer = {
@@ -50,5 +52,6 @@ def handler(event, context):
         },
         "loads": LOADS,
         "module": __name__,
+        "pid": os.getpid(),
     }
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(answer)}

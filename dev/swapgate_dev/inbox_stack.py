@@ -1,12 +1,14 @@
 """A moto-backed deployment for the trigger and notify functions (tests/trigger and tests/notify use its
 ``stack`` fixture, registered as a pytest plugin in tests/conftest.py).
 
-Built from template.yaml's own properties: the jobs table (key schema, TTL), the bucket with its
-``inbox/`` notification to the inbox queue (moto delivers real S3 events to it), and both queues with
-their dead-letter queues and maxReceiveCount. Handlers are the real ``functions/*/app.py`` modules,
-invoked with SQS events built from messages received from those queues, the way the Lambda event
-source mapping does it (succeeded records deleted, failed ones left in flight). Providers are the
-loopback fakes; their webhooks reach a loopback receiver and are handed to the callback function.
+Built from template.yaml's own properties: the jobs table (key schema, TTL, its change stream), the
+bucket with its ``inbox/`` notification to the inbox queue (moto delivers real S3 events to it), and
+both queues with their dead-letter queues and maxReceiveCount. Handlers are the real
+``functions/*/app.py`` modules, invoked with SQS events built from messages received from those
+queues, the way the Lambda event source mapping does it (succeeded records deleted, failed ones left
+in flight), and the job-events function with the jobs table's stream records
+(``swapgate_dev.streams``, the template's filter applied). Providers are the loopback fakes; their
+webhooks reach a loopback receiver and are handed to the callback function.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from swapgate.gateway import Gateway
 from swapgate.providers import registry
 from swapgate_dev.fakes import WebhookReceiver
 from swapgate_dev.local.sqs import sqs_event
+from swapgate_dev.streams import StreamSource, stream_mappings
 from swapgate_dev.testing import (
     ROOT,
     api_event,
@@ -66,6 +69,8 @@ class Stack:
     notify_module: ModuleType
     callback_module: ModuleType
     redrive: dict[str, int]
+    job_events_module: ModuleType
+    job_stream: StreamSource
     api_module: ModuleType | None = None
     delivered: int = field(default=0)
 
@@ -120,8 +125,15 @@ class Stack:
         """Hand every message waiting on the inbox queue to the trigger function."""
         return self.invoke(self.trigger_module, "InboxQueue", self.receive("InboxQueue"))
 
+    def run_events(self) -> list[dict]:
+        """Hand the jobs table's new stream records (jobs that ended) to the job-events function,
+        which queues their notifications; a failed record comes again on the next call."""
+        return self.job_stream.pump(lambda event: self.job_events_module.handler(event, lambda_context()))
+
     def run_notify(self) -> dict:
-        """Hand every message waiting on the notify queue to the notify function."""
+        """Hand every message waiting on the notify queue to the notify function (after the
+        job-events function has handled the stream's new records: on AWS both run on their own)."""
+        self.run_events()
         return self.invoke(self.notify_module, "NotifyQueue", self.receive("NotifyQueue"))
 
     def depth(self, logical_id: str) -> int:
@@ -223,6 +235,13 @@ def running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
                 for logical_id in ("InboxQueue", "NotifyQueue")
             }
             monkeypatch.setenv("SWAPGATE_NOTIFY_QUEUE_URL", urls["NotifyQueue"])
+            (mapping,) = stream_mappings(deployment.template)
+            # botocore sends stream ARN calls to an account endpoint (<account>.streams-ddb...) moto
+            # does not serve: name the regional one
+            streams = boto3.client(
+                "dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
+            )
+            job_stream = StreamSource.for_table(streams, boto3.client("dynamodb"), TABLE, mapping)
             yield Stack(
                 s3=s3,
                 sqs=sqs,
@@ -234,6 +253,8 @@ def running_stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Stack]:
                 notify_module=load_function("notify"),
                 callback_module=load_function("callback"),
                 redrive=redrive,
+                job_events_module=load_function("job_events"),
+                job_stream=job_stream,
             )
         registry.clear_cache()
 

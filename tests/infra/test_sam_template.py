@@ -3,6 +3,7 @@ cannot silently break it (`make validate` lints the template; these check Swapga
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -10,12 +11,15 @@ from pathlib import Path
 import pytest
 from cfn_template import ROOT, evaluate, load_template, references
 
+from swapgate import job_events
+
 FUNCTIONS = {
     "ApiFunction": "functions/api/",
     "CallbackFunction": "functions/callback/",
     "PollFunction": "functions/poll/",
     "TriggerFunction": "functions/trigger/",
     "NotifyFunction": "functions/notify/",
+    "JobEventsFunction": "functions/job_events/",
 }
 
 API_ROUTES = {
@@ -85,6 +89,7 @@ FUNCTION_ENV = {
         "SWAPGATE_PUBLIC_URL",
     },
     "NotifyFunction": {"SWAPGATE_WEBHOOK_SECRET_PARAM"},
+    "JobEventsFunction": {"SWAPGATE_NOTIFY_QUEUE_URL", "SWAPGATE_BUCKET"},
 }
 
 
@@ -147,6 +152,7 @@ def test_logical_ids_are_the_documented_ones(resources):
         "InboxQueuePolicy",
         "NotifyQueue",
         "NotifyDeadLetterQueue",
+        "JobEventsDeadLetterQueue",
     }
     assert set(resources) == expected
     documented = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
@@ -253,21 +259,25 @@ def test_least_privilege_grants(resources):
     table = {"TableName": {"Ref": "JobsTable"}}
     notify_queue = {"QueueName": {"Fn::GetAtt": ["NotifyQueue", "QueueName"]}}
     machine = {"StateMachineName": {"Fn::GetAtt": ["PollerStateMachine", "Name"]}}
-    for logical_id in FUNCTIONS:
+    for logical_id in set(FUNCTIONS) - {"JobEventsFunction"}:
         assert templates[logical_id]["DynamoDBCrudPolicy"] == table
-    for writer in ("ApiFunction", "CallbackFunction", "PollFunction", "TriggerFunction"):
-        assert templates[writer]["SQSSendMessagePolicy"] == notify_queue
-    assert "SQSSendMessagePolicy" not in templates["NotifyFunction"]
+    # The job-events function reads the table only through its stream (the event source mapping's role).
+    assert "DynamoDBCrudPolicy" not in templates["JobEventsFunction"]
+    # Ended jobs are notified from the table's change stream only: no other function sends to the queue.
+    assert templates["JobEventsFunction"]["SQSSendMessagePolicy"] == notify_queue
+    for logical_id in set(FUNCTIONS) - {"JobEventsFunction"}:
+        assert "SQSSendMessagePolicy" not in templates[logical_id], logical_id
     # The notify function backs off a failed delivery by changing the message's visibility.
     assert templates["NotifyFunction"]["SQSPollerPolicy"] == notify_queue
     for starter in ("ApiFunction", "TriggerFunction"):
         assert templates[starter]["StepFunctionsExecutionPolicy"] == machine
-    for other in ("CallbackFunction", "PollFunction", "NotifyFunction"):
+    for other in ("CallbackFunction", "PollFunction", "NotifyFunction", "JobEventsFunction"):
         assert "StepFunctionsExecutionPolicy" not in templates[other]
     stop = [s for s in policy_statements(resources, "ApiFunction") if "states:StopExecution" in actions(s)]
     assert len(stop) == 1
     assert ":execution:${PollerStateMachine.Name}:*" in stop[0]["Resource"]["Fn::Sub"]
-    # Deletes only under results/ (late results) and outbox/ (old records); no bucket configuration.
+    # Deletes only under staging/ (unpublished results) and outbox/ (old records): nothing deletes a
+    # published result; no bucket configuration.
     for logical_id in FUNCTIONS:
         for statement in policy_statements(resources, logical_id):
             assert statement["Effect"] == "Allow"
@@ -286,7 +296,7 @@ def test_least_privilege_grants(resources):
                 assert actions(statement) == {"s3:DeleteObject"}
                 targets = statement["Resource"]
                 for target in targets if isinstance(targets, list) else [targets]:
-                    assert target["Fn::Sub"] in ("${Bucket.Arn}/results/*", "${Bucket.Arn}/outbox/*")
+                    assert target["Fn::Sub"] in ("${Bucket.Arn}/staging/*", "${Bucket.Arn}/outbox/*")
     notify_objects = {
         (action, statement["Resource"]["Fn::Sub"])
         for statement in policy_statements(resources, "NotifyFunction")
@@ -296,6 +306,24 @@ def test_least_privilege_grants(resources):
     assert notify_objects == {
         ("s3:GetObject", "${Bucket.Arn}/results/*"),
         ("s3:PutObject", "${Bucket.Arn}/outbox/*"),
+    }
+    # The job-events function copies staging/ -> results/ (CopyObject reads the source, writes the
+    # target; HeadObject is a read), lists and deletes what is left under staging/.
+    events_objects = {
+        (action, resource if isinstance(resource, str) else resource.get("Fn::Sub", str(resource)))
+        for statement in policy_statements(resources, "JobEventsFunction")
+        for action in actions(statement)
+        for resource in (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+    }
+    assert events_objects == {
+        ("s3:GetObject", "${Bucket.Arn}/staging/*"),
+        ("s3:GetObject", "${Bucket.Arn}/results/*"),
+        ("s3:PutObject", "${Bucket.Arn}/staging/*"),
+        ("s3:PutObject", "${Bucket.Arn}/results/*"),
+        ("s3:ListBucket", "{'Fn::GetAtt': ['Bucket', 'Arn']}"),
+        ("s3:DeleteObject", "${Bucket.Arn}/staging/*"),
     }
 
 
@@ -316,7 +344,7 @@ def test_every_api_route_exists(resources):
     for logical_id in FUNCTIONS:
         for event in api_events(resources, logical_id):
             assert event["RestApiId"] == {"Ref": "Api"}
-    for logical_id in ("PollFunction", "TriggerFunction", "NotifyFunction"):
+    for logical_id in ("PollFunction", "TriggerFunction", "NotifyFunction", "JobEventsFunction"):
         assert api_events(resources, logical_id) == []
     assert props(resources, "ApiFunction")["Timeout"] <= 29
 
@@ -353,7 +381,12 @@ def test_bucket_lifecycle_rules(template, resources):
         for rule in rules
         if rule["Status"] == "Enabled" and "ExpirationInDays" in rule
     }
-    assert expiring == {"uploads/": 1, "results/": {"Ref": "ResultRetentionDays"}, "engine/": 1}
+    assert expiring == {
+        "uploads/": 1,
+        "results/": {"Ref": "ResultRetentionDays"},
+        "engine/": 1,
+        "staging/": 1,  # results not (yet) tied to a succeeded job
+    }
     assert template["Parameters"]["ResultRetentionDays"]["Default"] == 30
     # No rule may expire the inbox, the outbox or the whole bucket.
     for rule in rules:
@@ -435,6 +468,29 @@ def test_queues_feed_their_function_with_partial_batch_failures(
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props(resources, dead_letter)["MessageRetentionPeriod"] >= 7 * 24 * 3600
+
+
+def test_jobs_table_stream_feeds_the_job_events_function(resources):
+    """Every terminal transition reaches JobEventsFunction: the table's stream with both images, a
+    mapping filtered to job endings (the same pattern as swapgate.job_events), partial batch
+    failures with bisection, bounded retries, and a dead-letter queue for what still fails."""
+    assert props(resources, "JobsTable")["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (event,) = props(resources, "JobEventsFunction")["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    mapping = event["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["JobsTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= mapping["MaximumRetryAttempts"] <= 20
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
+    }
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == job_events.STREAM_FILTER
+    assert props(resources, "JobEventsDeadLetterQueue")["MessageRetentionPeriod"] >= 7 * 24 * 3600
+    # a record is retried within the stream's 24 h: the function's timeout times the tries stays far below
+    assert props(resources, "JobEventsFunction")["Timeout"] * (mapping["MaximumRetryAttempts"] + 1) < 3600
 
 
 def test_notify_has_a_short_timeout(resources):

@@ -116,7 +116,8 @@ class Gateway:
         """Start a job's poller, create its record, hand it to the provider.
 
         The order makes every failure safe: no poller -> no record (ServiceUnavailable, nothing to
-        lose); no record -> the poller ends itself; a definite refusal by the provider -> failed,
+        lose); no record -> ServiceUnavailable, and the poller ends itself; a definite refusal by the
+        provider -> failed,
         raised with ``exc.job``; an answer that never came -> running with no provider job id (the
         webhook or the deadline ends it); accepted -> running. Once the provider may have the job,
         submit answers the job instead of raising, so a retry with the same Idempotency-Key finds
@@ -145,7 +146,11 @@ class Gateway:
         )
         logger.append_keys(job_id=job.id)
         self._start_poller(job)
-        stored, created = with_write_retries(lambda: self.store.create_if_absent(job))
+        try:
+            stored, created = with_write_retries(lambda: self.store.create_if_absent(job))
+        except Exception as exc:  # the poller finds no record and ends itself
+            logger.exception("the job record could not be created; nothing was sent to the provider")
+            raise ServiceUnavailable("the job could not be started; nothing was sent, try again") from exc
         if not created and stored.created_at != job.created_at:  # another submit of this id was first
             return stored
         logger.info("job created", extra={"provider": provider.name, "operation": job.operation})

@@ -113,18 +113,15 @@ class Gateway:
     # --- submit ------------------------------------------------------------------------------
 
     def submit(self, request: SubmitRequest, public_url: str, *, job_id: str | None = None) -> Job:
-        """Start a job's poller, create its record, hand it to the provider.
+        """Start a job's poller, create its record, hand it to the provider: in that order, so that
+        every failure is safe.
 
-        The order makes every failure safe: no poller -> no record (ServiceUnavailable, nothing to
-        lose); no record -> ServiceUnavailable, and the poller ends itself; a definite refusal by the
-        provider -> failed,
-        raised with ``exc.job``; an answer that never came -> running with no provider job id (the
-        webhook or the deadline ends it); accepted -> running. Once the provider may have the job,
-        submit answers the job instead of raising, so a retry with the same Idempotency-Key finds
-        it rather than paying twice.
-
-        ``job_id`` (the inbox's, derived from the manifest) makes submit create-if-absent: a job
-        with that id that already exists is returned as it is and never submitted again.
+        No poller or no record -> ServiceUnavailable (nothing was sent; a poller without a record
+        ends itself). A definite refusal -> failed, raised with ``exc.job``. No answer -> running
+        without a provider job id (its webhook or the deadline ends it). Accepted -> running. Once
+        the provider may have the job, submit returns it rather than raising, so a retry with the
+        same Idempotency-Key finds it instead of paying twice. With ``job_id`` (the inbox's) submit
+        is create-if-absent: a job that exists is returned and never submitted again.
         """
         provider = self.provider_for(request.provider, request.operation)
         if request.webhook:
@@ -189,20 +186,16 @@ class Gateway:
             return with_write_retries(lambda: self.store.transition(job.id, JobStatus.RUNNING, **changes))
         except TransitionRejected as rejected:  # the provider's webhook was faster than we were
             logger.info("provider answered after its webhook", extra={"status": rejected.job.status})
-            changes.pop("submit_ambiguous", None)
-            try:
-                return (
-                    with_write_retries(lambda: self.store.update(job.id, **changes))
-                    if changes
-                    else rejected.job
-                )
-            except Exception:
-                logger.exception("could not record the provider's answer")
-                return rejected.job
+            job, changes = rejected.job, {k: v for k, v in changes.items() if k != "submit_ambiguous"}
         except Exception:
             logger.exception(
-                "could not record the provider's answer; the webhook or the deadline ends the job"
+                "could not record the provider's answer; its webhook or the deadline ends the job"
             )
+            return job
+        try:
+            return with_write_retries(lambda: self.store.update(job.id, **changes)) if changes else job
+        except Exception:
+            logger.exception("could not record the provider's answer")
             return job
 
     def _refused(self, job: Job, exc: SwapgateError) -> Job:

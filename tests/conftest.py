@@ -4,4 +4,4 @@ import os
 # before any test imports one, as the template's environment does in Lambda.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "swapgate")
 
-pytest_plugins = ["swapgate_dev.fakes.pytest_plugin", "swapgate_dev.inbox_stack"]
+pytest_plugins = ["support.fixtures"]  # tests/support, on the path by pyproject's pythonpath

@@ -14,10 +14,10 @@ from typing import Any
 
 import requests
 import urllib3
-
 from swapgate import __version__
 from swapgate.images import CONTENT_TYPES, EXTENSIONS, sniff
 from swapgate.retry import Backoff, call_with_retries
+
 from swapgate_cli.errors import ApiError, CliError, Unreachable
 from swapgate_cli.images import ImageArg, mb
 

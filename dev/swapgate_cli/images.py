@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from swapgate.images import CONTENT_TYPES, sniff
+
 from swapgate_cli.errors import CliError
 
 if TYPE_CHECKING:

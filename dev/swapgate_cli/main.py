@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from swapgate import __version__
+
 from swapgate_cli.client import DEFAULT_TIMEOUT, Client
 from swapgate_cli.commands import cmd_cancel, cmd_faces, cmd_multi, cmd_status, cmd_swap
 from swapgate_cli.errors import CliError

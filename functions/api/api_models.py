@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from swapgate.providers.registry import provider_names
 
-ProviderName = Literal["aifaceswap", "ttapi", "local"]
+ProviderName = Literal[provider_names()]  # one of the registry's provider names
 
 
 def _as_list(value: Any) -> Any:

@@ -24,7 +24,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-
 from swapgate import access, config, views
 from swapgate.errors import InvalidRequest, JobNotFound, NotFound, SwapgateError, Unauthorized, field_problem
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest

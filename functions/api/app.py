@@ -12,7 +12,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
-
 from swapgate import budget
 from swapgate.errors import SwapgateError
 from swapgate.providers.base import Operation

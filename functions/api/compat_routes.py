@@ -9,7 +9,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BeforeValidator, Field
-
 from swapgate.errors import SwapgateError
 from swapgate.jobs import Job
 from swapgate.providers.base import Operation

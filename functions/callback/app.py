@@ -13,7 +13,6 @@ from functools import cache
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-
 from swapgate.errors import InvalidRequest, NotFound, SwapgateError, Unauthorized
 from swapgate.gateway import Gateway
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-
 from swapgate.gateway import Gateway
 from swapgate.poller import parse_task
 

@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from swapgate import budget
 from swapgate.errors import SwapgateError
 from swapgate.inbox import Inbox, Outcome

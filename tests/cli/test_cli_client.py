@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cli_fakeapi import API_KEY
-
 from swapgate_cli.client import RETRIES, RETRY_AFTER_CAP, Client
 from swapgate_cli.errors import ApiError
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from cli_fakeapi import API_KEY, FACES, closed_port
-
 from swapgate_cli import client
 from swapgate_cli.main import main
 

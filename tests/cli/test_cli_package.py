@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from cli_fakeapi import closed_port
-
 from swapgate_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from cli_fakeapi import API_KEY, FACES
-
 from swapgate_cli import images
 
 SOURCE = FACES / "two_faces.jpg"

@@ -8,7 +8,6 @@ import json
 
 import pytest
 from cli_fakeapi import API_KEY, FACES, RESULT_PNG
-
 from swapgate_cli import progress
 
 SOURCE, FACE = str(FACES / "two_faces.jpg"), str(FACES / "grace_hopper.jpg")

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 from e2e_stack import FACES, PROVIDER_KEY, RunningStack, fakes_env, start_stack, stop_stack
-
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, WebhookReceiver
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import boto3
 import requests
 from botocore.config import Config
-
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi
 from swapgate_dev.local.settings import new_webhook_secret
 

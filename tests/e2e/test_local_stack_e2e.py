@@ -17,7 +17,6 @@ import pytest
 import requests
 from e2e_stack import API_KEY, FACES, port_is_free, stop_stack
 from standardwebhooks.webhooks import Webhook
-
 from swapgate.providers.local import engine_available
 
 pytestmark = pytest.mark.e2e

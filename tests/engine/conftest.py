@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from swapgate.engine import FaceEngine
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 from engine_helpers import decode, encode, face_mask, iou, psnr
-
 from swapgate.engine import get_engine
 from swapgate.engine.imageinfo import read_info
 from swapgate.errors import (

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the provider fakes (the fixtures come from swapgate_dev.fakes.pytest_plugin)."""
+"""Helpers for the tests of the provider fakes (the fixtures come from tests/support/fixtures.py)."""
 
 from __future__ import annotations
 

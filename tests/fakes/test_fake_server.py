@@ -11,7 +11,6 @@ import time
 
 import pytest
 import requests
-
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, WebhookReceiver, make_png, sniff_image
 
 KEY = "test-key"

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import requests
-
 from swapgate_dev.fakes import FakeTtapi
 
 KEY = "test-key"  # what the fixtures' fakes accept

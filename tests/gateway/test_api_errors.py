@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
+from support import OTHER_API_KEY  # the deployment's second API key
 from swapgate.images import sniff
-
-OTHER_API_KEY = "client-key-2"  # the second key of the test deployment (conftest)
 
 
 def _swap(deployment, body=None, **kwargs):

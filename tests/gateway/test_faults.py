@@ -12,20 +12,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import FACES, ROOT, TABLE
-from test_poller import _wait_for_end, poller  # noqa: F401  the poller fixture and its helper
-
+from support import FACES, api_event, lambda_context, proxy_answer
 from swapgate import poller as poller_contract
 from swapgate.errors import ProviderBusy
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.jobs import JobStatus
 from swapgate.providers.base import Operation, ProviderJob, ProviderState
-from swapgate_dev.local.sam import SamTemplate
-from swapgate_dev.streams import StreamSource, stream_mappings
-from swapgate_dev.testing import api_event, lambda_context, load_function, proxy_answer
+from test_poller import _wait_for_end, poller  # noqa: F401  the poller fixture and its helper
 
 SWAP = "/v1/swaps"
 
@@ -55,15 +50,8 @@ def to_status(status: str):
 @pytest.fixture
 def job_events(deployment, monkeypatch):
     """Runs the job-events function on the jobs table's new stream records (the template's mapping)."""
-    (mapping,) = stream_mappings(SamTemplate(ROOT / "template.yaml"))
-    streams = boto3.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
-    source = StreamSource.for_table(streams, boto3.client("dynamodb"), TABLE, mapping)
-    queue = next(
-        url for url in boto3.client("sqs").list_queues()["QueueUrls"] if url.endswith("-NotifyQueue")
-    )
-    monkeypatch.setenv("SWAPGATE_NOTIFY_QUEUE_URL", queue)
-    module = load_function("job_events")
-    return lambda: source.pump(lambda event: module.handler(event, lambda_context()))
+    monkeypatch.setenv("SWAPGATE_NOTIFY_QUEUE_URL", deployment.queue_urls["NotifyQueue"])
+    return deployment.run_events
 
 
 def submit(deployment, fake, **extra) -> str:

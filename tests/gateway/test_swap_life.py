@@ -4,7 +4,6 @@ result in S3 + job record -> GET gives a working result URL."""
 from __future__ import annotations
 
 import requests
-
 from swapgate.images import sniff
 
 

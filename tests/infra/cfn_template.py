@@ -1,44 +1,11 @@
-"""Read template.yaml for the infra tests: a PyYAML safe loader that turns CloudFormation's short tags
-into their long form, and a small evaluator for the string intrinsics used in names and ARNs."""
+"""For the infra tests: a small evaluator for the string intrinsics used in names and ARNs, and the
+references a value makes. The template itself is read by the local stack's loader
+(``swapgate_dev.local.cfn.load_template``: short tags in their long form)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        resource, _, attribute = value.partition(".")
-        return {"Fn::GetAtt": [resource, attribute]}
-    if suffix == "Condition":
-        return {"Condition": value}
-    return {f"Fn::{suffix}": value}
-
-
-_Loader.add_multi_constructor("!", _tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict:
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def evaluate(value: Any, refs: dict[str, str]) -> Any:

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from cfn_template import ROOT
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from support import ROOT
 
 ASL = ROOT / "infra" / "poller.asl.json"
 REGION = "us-east-1"

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cfn_template import ROOT, load_template
-
+from support import ROOT
 from swapgate import poller
 from swapgate.errors import JobNotFound
 from swapgate.jobs import Job, JobStatus
+from swapgate_dev.local.cfn import load_template
 
 INPUT_STATES = ("InitialWait",)  # read only the execution input: the first Poll replaces the state
 SETTINGS = poller.PollSettings(
@@ -85,7 +85,7 @@ def poll_answer(event: dict, status: JobStatus = JobStatus.RUNNING) -> dict:
 
 
 def test_the_template_deploys_the_named_asl_file():
-    machine = load_template()["Resources"]["PollerStateMachine"]["Properties"]
+    machine = load_template(ROOT / "template.yaml")["Resources"]["PollerStateMachine"]["Properties"]
     assert machine["DefinitionUri"] == poller.ASL_PATH
 
 

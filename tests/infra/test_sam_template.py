@@ -9,9 +9,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cfn_template import ROOT, evaluate, load_template, references
-
+from cfn_template import evaluate, references
+from support import ROOT, TEMPLATE
 from swapgate import job_events
+from swapgate_dev.local.cfn import load_template
 
 FUNCTIONS = {
     "ApiFunction": "functions/api/",
@@ -95,7 +96,7 @@ FUNCTION_ENV = {
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return load_template()
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")

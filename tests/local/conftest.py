@@ -8,7 +8,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-
 from swapgate_dev.local.aws import MotoServer
 
 HERE = Path(__file__).parent

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from swapgate_dev.local.apigw import ApiGatewayEmulator
 
 TEST_TEMPLATE = Path(__file__).parent / "template.yaml"

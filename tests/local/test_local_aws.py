@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from moto.core.config import default_user_config
-
 from swapgate_dev.local.aws import MotoServer
 from swapgate_dev.local.runtime import LambdaFunction
 

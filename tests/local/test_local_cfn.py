@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from swapgate_dev.local.apigw import binary_media_types, is_binary
 from swapgate_dev.local.cfn import Resolver, UnresolvableReference, loads_template
 from swapgate_dev.local.sam import SamTemplate, merge_globals

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import requests
 from moto import mock_aws
-
 from swapgate_dev.fakes import FakeTtapi
 from swapgate_dev.local import ApiGatewayEmulator, provision
 from swapgate_dev.local.sam import SamTemplate

@@ -7,7 +7,6 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
-
 from swapgate_dev.local import provision
 from swapgate_dev.local.sam import SamTemplate
 

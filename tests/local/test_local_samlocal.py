@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from swapgate_dev.local import provision, samlocal
 from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.sam import SamTemplate

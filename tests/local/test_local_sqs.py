@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from swapgate_dev.local.runtime import LambdaFunction
 from swapgate_dev.local.sqs import SqsEventSource
 

@@ -7,7 +7,6 @@ import socket
 import threading
 
 import requests
-
 from swapgate_dev.local import LocalSettings, LocalStack
 
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from swapgate.signing import sign_webhook
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,12 +9,11 @@ import json
 import time
 
 from botocore.exceptions import ClientError
-from test_notify import SECRET, finish, submit
-
+from support import lambda_context
 from swapgate.delivery import message_id
 from swapgate.jobs import JobStore
 from swapgate.signing import verify_webhook
-from swapgate_dev.inbox_stack import lambda_context
+from test_notify import SECRET, finish, submit
 
 
 def webhook_ids(receiver) -> list[str]:

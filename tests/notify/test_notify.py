@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
-
+from support import EVENTS, WEBHOOK_SECRET, lambda_context
 from swapgate.delivery import deliver
 from swapgate.errors import DeliveryFailed, InvalidRequest
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
@@ -22,9 +22,9 @@ from swapgate.jobs import JobStore
 from swapgate.providers.base import Operation
 from swapgate.signing import WebhookVerificationError, verify_webhook
 from swapgate.storage import Storage
-from swapgate_dev import inbox_stack
+from swapgate_dev.fakes import WebhookReceiver
 
-SECRET = inbox_stack.WEBHOOK_SECRET
+SECRET = WEBHOOK_SECRET
 
 
 def submit(stack, fake, webhook: str, *, provider: str = "aifaceswap", webhook_format: str = "swapgate"):
@@ -269,7 +269,7 @@ def test_missing_webhook_secret_is_retried(stack, fake_aifaceswap, webhook_recei
 
 
 def test_partial_batch_failure_reports_only_the_failed_record(stack, fake_aifaceswap, webhook_receiver):
-    with inbox_stack.WebhookReceiver(status=500) as broken:
+    with WebhookReceiver(status=500) as broken:
         good = submit(stack, fake_aifaceswap, webhook_receiver.url)
         bad = submit(stack, fake_aifaceswap, broken.url)
         stack.deliver_callbacks(2)
@@ -289,10 +289,10 @@ def test_partial_batch_failure_reports_only_the_failed_record(stack, fake_aiface
 def test_example_event_file_runs_through_the_handler(stack, fake_aifaceswap, webhook_receiver):
     job = submit(stack, fake_aifaceswap, webhook_receiver.url)
     finish(stack, job.id)
-    event = json.loads((inbox_stack.EVENTS / "notify_sqs.json").read_text())
+    event = json.loads((EVENTS / "notify_sqs.json").read_text())
     event["Records"][0]["body"] = json.dumps({"job_id": job.id, "status": "succeeded"})
 
-    answer = stack.notify_module.handler(event, inbox_stack.lambda_context())
+    answer = stack.notify_module.handler(event, lambda_context())
 
     assert answer == {"batchItemFailures": []}
     (hook,) = webhook_receiver.wait_for(1)
@@ -354,9 +354,9 @@ def test_slow_receivers_time_out(stack, fake_aifaceswap):
         finish(stack, job.id)
         started = time.monotonic()
         with pytest.raises(DeliveryFailed) as failed:
-            deliver(JobStore.from_env().get(job.id), Storage.from_env(), timeout=(1, 0.3))
+            deliver(JobStore.from_env().get(job.id), Storage.from_env(), deadline_s=0.3)
         assert time.monotonic() - started < 1.5
-        assert "ReadTimeout" in failed.value.message
+        assert "did not answer within 0.3 s" in failed.value.message
         assert "token" not in failed.value.message and slow.url not in failed.value.message
 
 

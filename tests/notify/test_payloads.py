@@ -7,7 +7,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from swapgate.delivery import RETRY_BACKOFF, check_target, message_id, queue_url_from_arn, retry_delay
 from swapgate.errors import DeliveryFailed, DeliveryRefused
 from swapgate.jobs import Job, JobStatus

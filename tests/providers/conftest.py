@@ -1,5 +1,5 @@
 """Helpers for the adapter tests. The fakes and their fixtures (``fake_aifaceswap``, ``fake_ttapi``,
-``webhook_receiver``) come from swapgate_dev.fakes.pytest_plugin (registered in tests/conftest.py)."""
+``webhook_receiver``) come from tests/support/fixtures.py (registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
-
+from support import PROVIDER_KEY as KEY
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.ttapi import TtapiProvider
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 JITTER = 0.5  # fixed jitter: the n-th wait is backoff_n * 0.75

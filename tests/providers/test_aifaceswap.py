@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
+from support import PROVIDER_KEY as KEY
 from swapgate import errors
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.base import ImageInput, Operation, ProviderState
 from swapgate_dev.fakes import FakeAifaceswap
 from swapgate_dev.fakes.aifaceswap import DEFAULT_FACES, EXTRACT_FACE, FACESWAP, MULTI_FACESWAP
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 
 SOURCE_URL = "https://temp.aifaceswap.io/aifaceswap/static_img/source.webp"
 FACE_URL = "https://temp.aifaceswap.io/aifaceswap/static_img/face.webp"

@@ -9,13 +9,13 @@ import threading
 
 import pytest
 import requests
-
+from support import PROVIDER_KEY as KEY
 from swapgate import errors
 from swapgate.providers.base import ImageInput
-from swapgate.providers.http import ProviderHttp, is_connect_failure
+from swapgate.providers.http import ProviderHttp
+from swapgate.providers.http_errors import is_connect_failure
 from swapgate.providers.ttapi import TtapiProvider
 from swapgate_dev.fakes import FakeTtapi
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 from swapgate_dev.fakes.ttapi import FETCH, SWAP
 
 JITTER = 0.5  # as the conftest's providers use

@@ -4,9 +4,8 @@ the same rows are exercised over sockets in test_http_client / test_aifaceswap /
 from datetime import UTC, datetime
 
 import pytest
-
 from swapgate import errors
-from swapgate.providers.http import (
+from swapgate.providers.http_errors import (
     STATUS_ERRORS,
     error_class_for,
     error_for,

@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-
 from swapgate.errors import (
     FaceIndexOutOfRange,
     InvalidImage,
@@ -25,7 +24,8 @@ from swapgate.errors import (
     ProviderNotConfigured,
 )
 from swapgate.providers.base import ImageInput, Operation, ProviderState
-from swapgate.providers.local import JOB_ID_RE, LocalProvider
+from swapgate.providers.local import LocalProvider
+from swapgate.providers.local_jobs import JOB_ID_RE
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 BUCKET = "swapgate-local-test"

@@ -3,16 +3,17 @@ not-configured message, and one cached client per configuration."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import importlib.util
 
 import pytest
-
+from support import PROVIDER_KEY as KEY
 from swapgate import errors
 from swapgate.providers import registry
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.base import ImageInput, Operation, ProviderState
 from swapgate.providers.ttapi import TtapiProvider
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 
 VARS = [
     "SWAPGATE_PROVIDER",
@@ -162,3 +163,29 @@ def test_local_provider_is_built_lazily():
     provider = registry.get_provider("local")
     assert provider.name == "local"
     assert registry.get_provider(None) is provider  # the default
+
+
+@pytest.mark.parametrize("name", registry.provider_names())
+def test_each_spec_names_its_adapter_which_takes_its_facts_from_it(name):
+    if name == "local" and importlib.util.find_spec("swapgate.providers.local") is None:
+        pytest.skip("swapgate.providers.local is not written yet")
+    spec = registry.provider_spec(name)
+    module, _, cls = spec.adapter.partition(":")
+    adapter = getattr(importlib.import_module(module), cls)
+    assert adapter.spec is spec and adapter.name == name
+
+
+def test_results_in_bucket_only_for_the_local_engine():
+    assert [name for name in registry.provider_names() if registry.results_in_bucket(name)] == ["local"]
+    assert registry.results_in_bucket("gone") is False  # a job of a provider no longer listed
+
+
+def test_missing_extra_is_not_configured_and_names_the_extra(monkeypatch):
+    spec = dataclasses.replace(registry.provider_spec("local"), adapter="swapgate_missing_engine:Engine")
+    monkeypatch.setitem(registry.PROVIDERS, "local", spec)
+    with pytest.raises(errors.ProviderNotConfigured) as caught:
+        registry.get_provider("local")
+    assert caught.value.message == (
+        "provider 'local' is not available: swapgate_missing_engine is not installed "
+        "(install the 'local' extra: pip install 'swapgate[local]')"
+    )

@@ -4,12 +4,11 @@ status word, job ids under both keys, fetch by POST and GET, every error row, we
 from __future__ import annotations
 
 import pytest
-
+from support import PROVIDER_KEY as KEY
 from swapgate import errors
 from swapgate.providers.base import ImageInput, Operation, ProviderState
 from swapgate.providers.ttapi import TtapiProvider
 from swapgate_dev.fakes import FakeTtapi
-from swapgate_dev.fakes.pytest_plugin import FAKE_API_KEY as KEY
 from swapgate_dev.fakes.ttapi import FETCH, SWAP
 
 TARGET = "https://cdnb.ttapi.io/2024-04-23/tar_image.jpg"  # our source: the face gets replaced here

@@ -9,7 +9,6 @@ from decimal import Decimal
 import boto3
 import pytest
 from moto import mock_aws
-
 from swapgate import keys
 from swapgate.inbox.batches import (
     LEASE_SECONDS,

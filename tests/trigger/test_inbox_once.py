@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from swapgate import keys
 from swapgate.errors import ServiceUnavailable
 from swapgate.inbox.batches import object_version

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from swapgate.inbox.manifest import ManifestInvalid, is_manifest_key, outbox_key, parse_manifest
 from swapgate.providers.base import Operation
 

@@ -9,13 +9,12 @@ import json
 import time
 
 import pytest
-
+from support import BUCKET, EVENTS, WEBHOOK_SECRET, lambda_context
 from swapgate.gateway import Gateway, ImageSource, SubmitRequest
 from swapgate.inbox.batches import LEASE_SECONDS
 from swapgate.keys import manifest_record_id
 from swapgate.providers.base import Operation
 from swapgate.signing import verify_webhook
-from swapgate_dev import inbox_stack
 
 FACESWAP = "/api/aifaceswap/v1/faceswap"
 MULTI = "/api/aifaceswap/v1/multi_faceswap"
@@ -31,12 +30,12 @@ def provider_requests(fake_aifaceswap, fake_ttapi) -> int:
 
 def example_event(key_encoded: str, etag: str, sequencer: str) -> dict:
     """tests/events/trigger_s3_sqs.json, pointed at the test bucket and one object."""
-    event = json.loads((inbox_stack.EVENTS / "trigger_s3_sqs.json").read_text())
+    event = json.loads((EVENTS / "trigger_s3_sqs.json").read_text())
     record = event["Records"][0]
     body = json.loads(record["body"])
     s3 = body["Records"][0]["s3"]
-    s3["bucket"]["name"] = inbox_stack.BUCKET
-    s3["bucket"]["arn"] = f"arn:aws:s3:::{inbox_stack.BUCKET}"
+    s3["bucket"]["name"] = BUCKET
+    s3["bucket"]["arn"] = f"arn:aws:s3:::{BUCKET}"
     s3["object"].update({"key": key_encoded, "eTag": etag, "sequencer": sequencer})
     record["body"] = json.dumps(body)
     return event
@@ -281,7 +280,7 @@ def test_example_event_sequencers_order_uploads(stack, fake_aifaceswap):
         stack.sqs.delete_message(
             QueueUrl=stack.queue_urls["InboxQueue"], ReceiptHandle=message["ReceiptHandle"]
         )
-    context = inbox_stack.lambda_context()
+    context = lambda_context()
     first = example_event("inbox/team+a/batch%281%29.json", etag, "0065A4F1B2C3D4E5F6")
 
     # the example file: the manifest event and an s3:TestEvent (ignored)
@@ -441,6 +440,6 @@ def test_manifest_job_webhook_gets_a_signed_delivery(stack, webhook_receiver):
     assert stack.run_notify() == {"batchItemFailures": []}
 
     (hook,) = webhook_receiver.wait_for(1)
-    payload = verify_webhook(hook.body, hook.headers, inbox_stack.WEBHOOK_SECRET)
+    payload = verify_webhook(hook.body, hook.headers, WEBHOOK_SECRET)
     assert payload["id"] == job["id"] and payload["status"] == "succeeded"
     assert stack.keys("outbox/") == ["outbox/hooked.result.json"]

@@ -6,10 +6,8 @@ import json
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+from support import EVENTS, load_function
 from swapgate.inbox import Outcome
-from swapgate_dev.inbox_stack import EVENTS
-from swapgate_dev.testing import load_function
 
 
 class RecordingInbox:

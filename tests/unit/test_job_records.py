@@ -10,7 +10,6 @@ import boto3
 import pytest
 import requests
 from moto import mock_aws
-
 from swapgate import budget, keys
 from swapgate.errors import JobNotFound, ProviderBusy
 from swapgate.jobs import (

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
-
 from swapgate import signing
 from swapgate.signing import (
     MissingSecret,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
-
 from swapgate import jobs, keys
 from swapgate.errors import ObjectTooLarge
 from swapgate.jobs import Job, JobStore, UnprocessedReads

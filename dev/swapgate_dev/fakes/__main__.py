@@ -12,9 +12,11 @@ import signal
 import sys
 import threading
 
+from swapgate.providers.registry import provider_spec
+
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi
 
-FAKES = {"aifaceswap": (FakeAifaceswap, "AIFACESWAP_API_KEY"), "ttapi": (FakeTtapi, "TTAPI_API_KEY")}
+FAKES = {"aifaceswap": FakeAifaceswap, "ttapi": FakeTtapi}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    cls, key_var = FAKES[args.provider]
-    api_key = args.api_key or os.environ.get(key_var) or "test-key"
+    cls = FAKES[args.provider]
+    api_key = args.api_key or os.environ.get(provider_spec(args.provider).key_var or "") or "test-key"
     fake = cls(api_key=api_key, delay=args.delay, host=args.host, port=args.port)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,18 +13,21 @@ import sys
 import threading
 import warnings
 
-from swapgate_dev.local.settings import LocalSettings
+from swapgate.providers.registry import PROVIDERS
+
+from swapgate_dev.local.settings import DEFAULT_PROVIDER, LocalSettings
 from swapgate_dev.local.stack import LocalStack
 
-ENVIRONMENT_HELP = """\
+_PROVIDER_VARIABLES = ", ".join(" / ".join(spec.variables) for spec in PROVIDERS.values() if spec.variables)
+ENVIRONMENT_HELP = f"""\
 environment (each overrides a default):
   SWAPGATE_API_PORT (3000)  SWAPGATE_AWS_PORT (4566)  SWAPGATE_BUCKET (swapgate-local)
-  SWAPGATE_TABLE (swapgate-local-jobs)  SWAPGATE_API_KEYS (local-dev-key)  SWAPGATE_PROVIDER (local)
+  SWAPGATE_TABLE (swapgate-local-jobs)  SWAPGATE_API_KEYS (local-dev-key)  SWAPGATE_PROVIDER ({DEFAULT_PROVIDER})
   SWAPGATE_PUBLIC_URL (the API URL; a tunnel for real providers' callbacks)
   SWAPGATE_SIGNING_SECRET, SWAPGATE_WEBHOOK_SECRET (random per run)
   SWAPGATE_POLL_INITIAL_SECONDS (5)  SWAPGATE_POLL_INTERVAL_SECONDS (5)
   SWAPGATE_POLL_MAX_INTERVAL_SECONDS (15)  SWAPGATE_JOB_TIMEOUT_SECONDS (120)
-  AIFACESWAP_API_KEY / AIFACESWAP_BASE_URL, TTAPI_API_KEY / TTAPI_BASE_URL (enable those providers)
+  {_PROVIDER_VARIABLES} (enable those providers)
 """
 
 

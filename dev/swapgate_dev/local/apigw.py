@@ -7,7 +7,7 @@ process, then writing the proxy response back. Usable on its own, e.g. in tests:
     with ApiGatewayEmulator("template.yaml", port=0, env={"SWAPGATE_API_KEYS": "k"}) as api:
         requests.post(f"{api.url}/v1/swaps", ...)
 
-Event shape: ``resource``, ``path``, ``httpMethod``, ``headers`` (last value) and
+Event shape (``proxy_event``, which the tests and the ``tests/events`` files use too): ``resource``, ``path``, ``httpMethod``, ``headers`` (last value) and
 ``multiValueHeaders``, ``queryStringParameters`` and ``multiValueQueryStringParameters``,
 ``pathParameters``, ``stageVariables``, ``requestContext`` (``stage``, ``domainName``, ``path``,
 ``requestId``, ``identity.sourceIp`` ...), ``body`` and ``isBase64Encoded``: bodies whose
@@ -137,6 +137,112 @@ def proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(result["statusCode"]), headers, data
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    stage: str
+    binary_media_types: list[str]
+
+
+def api_settings(template: SamTemplate, parameters: Mapping[str, Any] | None = None) -> ApiSettings:
+    """The stage and binary media types of the API the template's routes use."""
+    api_ids = sorted({route.api_id for route in template.api_routes()})
+    if len(api_ids) > 1:
+        log.warning("the template declares several APIs; they share one port locally")
+    resolver = Resolver(template.document, parameters=parameters)
+    properties: dict[str, Any] = {}
+    for api_id in api_ids:
+        properties = resolver.resolve(template.api_properties(api_id))
+    return ApiSettings(
+        stage=str(properties.get("StageName", "Prod")),
+        binary_media_types=binary_media_types(properties.get("BinaryMediaTypes")),
+    )
+
+
+def proxy_event(
+    method: str,
+    raw_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    resource: str,
+    path_parameters: Mapping[str, str],
+    stage: str,
+    binary_types: list[str],
+    source_ip: str,
+    default_host: str,
+) -> dict[str, Any]:
+    """The proxy event API Gateway sends for this request (``raw_path`` with its query string; the
+    ``Host`` header, else ``default_host``, is the domain name)."""
+    split = urlsplit(raw_path)
+    path = unquote(split.path) or "/"
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query_single: dict[str, str] = {}
+    query_multi: dict[str, list[str]] = {}
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        query_single[name] = value
+        query_multi.setdefault(name, []).append(value)
+    lower = {name.lower(): value for name, value in headers}
+    content_type = lower.get("content-type")
+    if not body:
+        event_body, encoded = None, False
+    elif is_binary(content_type, binary_types):
+        event_body, encoded = base64.b64encode(body).decode("ascii"), True
+    else:
+        event_body, encoded = body.decode("utf-8", errors="replace"), False
+    host = lower.get("host", default_host)
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query_single or None,
+        "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": {k: unquote(v) for k, v in path_parameters.items()} or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "extendedRequestId": base64.b64encode(os.urandom(12)).decode(),
+            "httpMethod": method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "apiKey": None,
+                "apiKeyId": None,
+                "caller": None,
+                "cognitoAuthenticationProvider": None,
+                "cognitoAuthenticationType": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "principalOrgId": None,
+                "sourceIp": source_ip,
+                "user": None,
+                "userAgent": lower.get("user-agent"),
+                "userArn": None,
+            },
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "resourceId": "local",
+            "resourcePath": resource,
+            "stage": stage,
+        },
+        "body": event_body,
+        "isBase64Encoded": encoded,
+    }
+
+
 class ApiGatewayEmulator:
     """The API on ``http://host:port``; ``start()`` / ``stop()`` or a ``with`` block.
 
@@ -179,19 +285,12 @@ class ApiGatewayEmulator:
             functions = build_functions(deployment, env=env or {}, only=wanted)
         self.functions = dict(functions)
         self.routes: list[Route] = []
-        api_ids = set()
         for route in template.api_routes():
             function = self.functions[route.function_id]
             self.routes.append(Route(route.path, route.method, function.invoke, function.name))
-            api_ids.add(route.api_id)
-        if len(api_ids) > 1:
-            log.warning("the template declares several APIs; they share one port locally")
-        resolver = Resolver(template.document, parameters=parameters)
-        api_props = {}
-        for api_id in sorted(api_ids):
-            api_props = resolver.resolve(template.api_properties(api_id))
-        self.stage = stage or str(api_props.get("StageName", "Prod"))
-        self.binary_media_types = binary_media_types(api_props.get("BinaryMediaTypes"))
+        settings = api_settings(template, parameters)
+        self.stage = stage or settings.stage
+        self.binary_media_types = settings.binary_media_types
         self.routes.sort(key=lambda route: route.specificity)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -249,87 +348,6 @@ class ApiGatewayEmulator:
                     return route, params, 200
         return None, {}, 405
 
-    def build_event(
-        self,
-        *,
-        method: str,
-        raw_path: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        source_ip: str,
-        route: Route,
-        path_parameters: dict[str, str],
-    ) -> dict[str, Any]:
-        """The proxy event API Gateway sends for this request."""
-        split = urlsplit(raw_path)
-        path = unquote(split.path) or "/"
-        single_headers: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in headers:
-            single_headers[name] = value
-            multi_headers.setdefault(name, []).append(value)
-        query_single: dict[str, str] = {}
-        query_multi: dict[str, list[str]] = {}
-        for name, value in parse_qsl(split.query, keep_blank_values=True):
-            query_single[name] = value
-            query_multi.setdefault(name, []).append(value)
-        lower = {name.lower(): value for name, value in headers}
-        content_type = lower.get("content-type")
-        if not body:
-            event_body, encoded = None, False
-        elif is_binary(content_type, self.binary_media_types):
-            event_body, encoded = base64.b64encode(body).decode("ascii"), True
-        else:
-            event_body, encoded = body.decode("utf-8", errors="replace"), False
-        host = lower.get("host", f"{self.host}:{self.port}")
-        now = time.time()
-        request_id = str(uuid.uuid4())
-        return {
-            "resource": route.resource,
-            "path": path,
-            "httpMethod": method,
-            "headers": single_headers or None,
-            "multiValueHeaders": multi_headers or None,
-            "queryStringParameters": query_single or None,
-            "multiValueQueryStringParameters": query_multi or None,
-            "pathParameters": {k: unquote(v) for k, v in path_parameters.items()} or None,
-            "stageVariables": None,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "local",
-                "domainName": host,
-                "domainPrefix": host.split(".", 1)[0],
-                "extendedRequestId": base64.b64encode(os.urandom(12)).decode(),
-                "httpMethod": method,
-                "identity": {
-                    "accessKey": None,
-                    "accountId": None,
-                    "apiKey": None,
-                    "apiKeyId": None,
-                    "caller": None,
-                    "cognitoAuthenticationProvider": None,
-                    "cognitoAuthenticationType": None,
-                    "cognitoIdentityId": None,
-                    "cognitoIdentityPoolId": None,
-                    "principalOrgId": None,
-                    "sourceIp": source_ip,
-                    "user": None,
-                    "userAgent": lower.get("user-agent"),
-                    "userArn": None,
-                },
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "requestId": request_id,
-                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                "requestTimeEpoch": int(now * 1000),
-                "resourceId": "local",
-                "resourcePath": route.resource,
-                "stage": self.stage,
-            },
-            "body": event_body,
-            "isBase64Encoded": encoded,
-        }
-
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -349,14 +367,17 @@ class ApiGatewayEmulator:
             ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"),
         ]
         headers = [*headers, *[(name, value) for name, value in extra if name.lower() not in names]]
-        event = self.build_event(
-            method=method,
-            raw_path=raw_path,
-            headers=headers,
-            body=body,
-            source_ip=source_ip,
-            route=route,
+        event = proxy_event(
+            method,
+            raw_path,
+            headers,
+            body,
+            resource=route.resource,
             path_parameters=params,
+            stage=self.stage,
+            binary_types=self.binary_media_types,
+            source_ip=source_ip,
+            default_host=f"{self.host}:{self.port}",
         )
         if len(json.dumps(event)) > MAX_INVOKE_BYTES:
             return _gateway_error(413, "Request Too Long")

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from swapgate_dev.local.apigw import ApiGatewayEmulator, Route
+from swapgate_dev.local.apigw import api_settings, proxy_event
 from swapgate_dev.local.sam import SERVERLESS_FUNCTION, SamTemplate
 from swapgate_dev.local.settings import REPO_ROOT
 
@@ -99,7 +99,7 @@ def _function_prefix(logical_id: str) -> str:
 
 def api_events(template: SamTemplate) -> dict[str, dict[str, Any]]:
     """File name -> API Gateway proxy event, one per route of the template."""
-    emulator = ApiGatewayEmulator(template=template, port=3000)  # never started: only builds events
+    settings = api_settings(template)
     events = {}
     for declared in template.api_routes():
         sample = SAMPLES.get(declared.event_id, {})
@@ -120,15 +120,17 @@ def api_events(template: SamTemplate) -> dict[str, dict[str, Any]]:
         if "json" in sample:
             body = json.dumps(sample["json"]).encode()
             headers.append(("Content-Type", "application/json"))
-        route = Route(declared.path, declared.method, lambda event: None, declared.function_id)
-        event = emulator.build_event(
-            method=declared.method if declared.method != "ANY" else "GET",
-            raw_path=path + (f"?{query}" if query else ""),
-            headers=headers,
-            body=body,
-            source_ip="127.0.0.1",
-            route=route,
+        event = proxy_event(
+            declared.method if declared.method != "ANY" else "GET",
+            path + (f"?{query}" if query else ""),
+            headers,
+            body,
+            resource=declared.path,
             path_parameters=sample.get("path") or {},
+            stage=settings.stage,
+            binary_types=settings.binary_media_types,
+            source_ip="127.0.0.1",
+            default_host="127.0.0.1:3000",
         )
         context = event["requestContext"]
         context["requestId"] = context["extendedRequestId"] = f"example-{_snake(declared.event_id)}"

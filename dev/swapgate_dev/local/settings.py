@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swapgate.providers.registry import DEFAULT_PROVIDER, PROVIDERS
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 DEFAULT_API_PORT = 3000
@@ -17,7 +19,6 @@ DEFAULT_AWS_PORT = 4566
 DEFAULT_BUCKET = "swapgate-local"
 DEFAULT_TABLE = "swapgate-local-jobs"
 DEFAULT_API_KEY = "local-dev-key"
-DEFAULT_PROVIDER = "local"
 # Short poller timing, so a job whose webhook never comes ends within minutes locally.
 DEFAULT_POLL_INITIAL_SECONDS = 5
 DEFAULT_POLL_INTERVAL_SECONDS = 5
@@ -33,8 +34,8 @@ AWS_CREDENTIALS = {
 }
 REGION = "us-east-1"
 
-# Provider settings passed to the functions when the developer sets them.
-PROVIDER_VARIABLES = ("AIFACESWAP_API_KEY", "AIFACESWAP_BASE_URL", "TTAPI_API_KEY", "TTAPI_BASE_URL")
+# Provider settings passed to the functions when the developer sets them (keys and base URLs).
+PROVIDER_VARIABLES = tuple(var for spec in PROVIDERS.values() for var in spec.variables)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -119,9 +120,7 @@ class LocalSettings:
         }
 
     def configured_providers(self) -> list[str]:
-        names = ["local"]
-        if "AIFACESWAP_API_KEY" in self.providers:
-            names.append("aifaceswap")
-        if "TTAPI_API_KEY" in self.providers:
-            names.append("ttapi")
-        return names
+        """The providers usable in this run: those needing no key first, then those whose key is set."""
+        keyless = [name for name, spec in PROVIDERS.items() if spec.key_var is None]
+        keyed = [name for name, spec in PROVIDERS.items() if spec.key_var and spec.key_var in self.providers]
+        return keyless + keyed

@@ -18,36 +18,41 @@ message whose webhook is recorded is dropped, one whose claim another delivery h
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from aws_lambda_powertools import Logger
 
 from swapgate import signing
-from swapgate.errors import DeliveryFailed, DeliveryRefused, InvalidRequest, JobNotFound, SwapgateError
+from swapgate.errors import (
+    DeliveryFailed,
+    DeliveryRefused,
+    HostNotFound,
+    InvalidRequest,
+    JobNotFound,
+    RequestFailed,
+    SwapgateError,
+)
 from swapgate.jobs import ALREADY_SENT, CLAIM_HELD, Job, JobStore, with_write_retries
-from swapgate.netsafety import check_url
+from swapgate.netsafety import checked_addresses, parse
+from swapgate.outbound import safe_request
 from swapgate.retry import Backoff
 from swapgate.storage import Storage
 from swapgate.views import webhook_payload
 
 logger = Logger(child=True)
 
-#: connect and read timeouts of a webhook POST (seconds)
-DELIVERY_TIMEOUT = (5, 10)
+#: the whole of one webhook POST (connect, send, answer), in seconds
+DELIVERY_DEADLINE_SECONDS = 5.0
 #: the wait before the next try of a failed delivery: 30 s, 60 s, 120 s ... at most 15 minutes
 RETRY_BACKOFF = Backoff(base=30, cap=900)
 USER_AGENT = "Swapgate-Webhooks/1"
 #: how long a delivery holds its claim: longer than the notify function's timeout, so a live delivery
 #: is never taken over, short enough that one that died is retried soon (the queue's own delay is 90 s)
 CLAIM_LEASE_SECONDS = 60
-
-_http = requests.Session()
 
 
 def message_id(job: Job) -> str:
@@ -62,26 +67,23 @@ class Delivery:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or "?"
+    try:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 def check_target(url: str) -> str:
-    """Raise DeliveryRefused for a URL that is not a public https endpoint (loopback, private and
-    link-local addresses are refused unless SWAPGATE_ALLOW_PRIVATE_URLS), DeliveryFailed when its
-    host does not resolve right now (DNS can recover)."""
+    """Raise DeliveryRefused for a URL the URL policy refuses (not a public https endpoint, unless
+    SWAPGATE_ALLOW_PRIVATE_URLS), DeliveryFailed when its host does not resolve right now (DNS can
+    recover). ``deliver`` applies the same policy again where it connects."""
     try:
-        check_url(url, "webhook", resolve=False)
+        checked_addresses(parse(url, "webhook"), "webhook")
     except InvalidRequest as exc:
         raise DeliveryRefused(exc.message, field="webhook") from None
-    try:
-        return check_url(url, "webhook")
-    except InvalidRequest as exc:
-        parts = urlsplit(url)
-        try:
-            socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise DeliveryFailed("the webhook host does not resolve", field="webhook") from None
-        raise DeliveryRefused(exc.message, field="webhook") from None
+    except HostNotFound:
+        raise DeliveryFailed("the webhook host does not resolve", field="webhook") from None
+    return url
 
 
 def deliver(
@@ -89,35 +91,33 @@ def deliver(
     storage: Storage,
     *,
     secret: str | None = None,
-    session: requests.Session | None = None,
-    timeout: tuple[float, float] = DELIVERY_TIMEOUT,
+    deadline_s: float = DELIVERY_DEADLINE_SECONDS,
 ) -> Delivery:
     """POST the job's JSON to ``job.webhook``, signed; raise DeliveryFailed unless it answers 2xx.
 
-    The URL is checked again (it was checked at submit; DNS may have changed since). Redirects are
-    not followed: a 3xx is a failed delivery.
+    The connection goes to the address the URL policy checked, and the whole exchange has one
+    deadline, so a slow receiver cannot hold the notify function. Redirects are not followed: a 3xx
+    is a failed delivery.
     """
     if not job.webhook:
         raise DeliveryRefused("the job has no webhook", field="webhook")
-    url = check_target(job.webhook)
+    url = job.webhook
     body = json.dumps(webhook_payload(job, storage), separators=(",", ":"))
     msg_id = message_id(job)
     headers = signing.sign_webhook(msg_id, body, secret or signing.webhook_secret())
     headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
     try:
-        response = (session or _http).post(
-            url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False, stream=True
+        answer = safe_request(
+            "POST", url, field="webhook", deadline_s=deadline_s, data=body.encode(), headers=headers
         )
-    except requests.RequestException as exc:
-        raise DeliveryFailed(
-            f"the webhook host {_host(url)} could not be reached ({type(exc).__name__})"
-        ) from None
-    with response:
-        status_code = response.status_code
-    if not 200 <= status_code < 300:
-        raise DeliveryFailed(f"the webhook host {_host(url)} answered HTTP {status_code}")
-    logger.info("webhook delivered", extra={"webhook_id": msg_id, "host": _host(url), "http": status_code})
-    return Delivery(msg_id, status_code)
+    except InvalidRequest as exc:
+        raise DeliveryRefused(exc.message, field="webhook") from None
+    except RequestFailed as exc:  # no answer in time, no connection, a host that does not resolve
+        raise DeliveryFailed(f"the webhook host {_host(url)} {exc.reason}") from None
+    if not 200 <= answer.status < 300:
+        raise DeliveryFailed(f"the webhook host {_host(url)} answered HTTP {answer.status}")
+    logger.info("webhook delivered", extra={"webhook_id": msg_id, "host": _host(url), "http": answer.status})
+    return Delivery(msg_id, answer.status)
 
 
 def retry_delay(receive_count: int) -> int:

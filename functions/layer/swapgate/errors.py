@@ -261,14 +261,26 @@ class JobNotFound(Exception):
     """The jobs table has no job with this id (the message is the id)."""
 
 
-class DownloadFailed(Exception):
-    """A download did not give the image: ``reason`` completes "the <what> ...", ``retryable`` says
-    whether trying later may work (no answer, or a 5xx)."""
+class RequestFailed(Exception):
+    """An outbound request gave no usable answer: ``reason`` completes "the <what> ...";
+    ``retryable`` says whether trying later may work (no answer, a timeout, a 5xx)."""
 
     def __init__(self, reason: str, *, retryable: bool) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+
+
+class ResponseTooLarge(RequestFailed):
+    """The answer's body is larger than the caller's ``max_bytes``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"is larger than {limit} bytes", retryable=False)
+        self.limit = limit
+
+
+class HostNotFound(Exception):
+    """The host name does not resolve (now: DNS can recover)."""
 
 
 def field_problem(kind: str, field: str, detail: str) -> str:

@@ -36,7 +36,7 @@ from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
 from swapgate.poller import Poller
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
-from swapgate.providers.registry import get_provider, providers_supporting
+from swapgate.providers.registry import get_provider, providers_supporting, results_in_bucket
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
@@ -265,7 +265,9 @@ class Gateway:
                 job.id, JobStatus.FAILED, error_code="provider_bad_response", error_message="no result image"
             )
         try:
-            staged = self.storage.stage_result(job.id, update.result_url, trusted_s3=job.provider == "local")
+            staged = self.storage.stage_result(
+                job.id, update.result_url, trusted_s3=results_in_bucket(job.provider)
+            )
         except SwapgateError as exc:
             if exc.retryable:
                 raise  # the provider's retry or the poller's next fetch can still save the result

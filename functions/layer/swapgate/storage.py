@@ -18,25 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from swapgate import config, images
 from swapgate.errors import (
-    DownloadFailed,
     ImageTooLarge,
     InvalidImage,
     ObjectTooLarge,
     ProviderBusy,
     ResultUnavailable,
 )
-from swapgate.netsafety import download
+from swapgate.outbound import RequestFailed, download
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 UPLOAD_REFERENCE_PREFIX = "upload://"
 PRESIGNED_GET_SECONDS = 3600
 PRESIGNED_POST_SECONDS = 900
-
-_http = requests.Session()
 
 
 def max_image_bytes() -> int:
@@ -237,7 +232,7 @@ class Storage:
     def _download_image(self, url: str) -> bytes:
         what = "the provider's result"
         try:
-            return download(url, field="result_image", what=what, session=_http, limit=max_image_bytes())
-        except DownloadFailed as exc:
+            return download(url, field="result_image", what=what, limit=max_image_bytes())
+        except RequestFailed as exc:
             error = ProviderBusy if exc.retryable else ResultUnavailable
             raise error(f"{what} {exc.reason}") from exc

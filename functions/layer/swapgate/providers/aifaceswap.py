@@ -31,15 +31,15 @@ from swapgate.errors import (
 from swapgate.providers.base import (
     FaceBoxes,
     ImageInput,
-    Operation,
     Provider,
     ProviderJob,
     ProviderState,
     check_indexes,
 )
-from swapgate.providers.http import ProviderHttp, error_for, int_or_none, load_body, message_code
+from swapgate.providers.http import ProviderHttp, int_or_none, load_body
+from swapgate.providers.http_errors import error_for, message_code
+from swapgate.providers.registry import PROVIDERS
 
-DEFAULT_BASE_URL = "https://aifaceswap.io"
 API_PREFIX = "/api/aifaceswap/v1"
 PATH_FACESWAP = f"{API_PREFIX}/faceswap"
 PATH_EXTRACT_FACE = f"{API_PREFIX}/extract_face"
@@ -47,15 +47,13 @@ PATH_MULTI_FACESWAP = f"{API_PREFIX}/multi_faceswap"
 
 
 class AifaceswapProvider(Provider):
-    name = "aifaceswap"
-    operations = frozenset({Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES})
-    accepts_bytes = True
+    spec = PROVIDERS["aifaceswap"]
 
-    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, **http_options: Any) -> None:
+    def __init__(self, api_key: str, base_url: str | None = None, **http_options: Any) -> None:
         if not api_key:
             raise ValueError("an aifaceswap API key is required")
         self.http = ProviderHttp(
-            base_url or DEFAULT_BASE_URL,
+            base_url or self.spec.default_base_url,
             {"Authorization": f"Bearer {api_key}"},
             provider=self.name,
             **http_options,

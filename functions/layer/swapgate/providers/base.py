@@ -10,9 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from swapgate.errors import FaceIndexOutOfRange, InvalidRequest, OperationNotSupported
+
+if TYPE_CHECKING:
+    from swapgate.providers.registry import ProviderSpec
 
 
 class ProviderState(StrEnum):
@@ -86,12 +89,24 @@ class FaceBoxes:
 
 
 class Provider(ABC):
-    """A face-swap provider. Subclasses implement the operations they list in ``operations``."""
+    """A face-swap provider. Subclasses implement the operations they list in ``operations``.
 
+    An adapter sets ``spec`` (its entry in the registry's ``PROVIDERS``); its ``name``, ``operations``
+    and ``accepts_bytes`` are taken from it, so they are written once.
+    """
+
+    spec: ClassVar[ProviderSpec | None] = None
     name: str = ""
     operations: frozenset[Operation] = frozenset()
     #: whether the provider can read image bytes directly (otherwise the app hosts them as URLs)
     accepts_bytes: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.spec is not None:
+            cls.name = cls.spec.name
+            cls.operations = cls.spec.operations
+            cls.accepts_bytes = cls.spec.accepts_bytes
 
     def supports(self, operation: Operation) -> bool:
         return operation in self.operations

@@ -1,4 +1,4 @@
-"""The HTTP client every provider adapter uses, and THE table from provider answers to typed errors.
+"""The HTTP client every provider adapter uses (what its answers mean: :mod:`.http_errors`).
 
 One :class:`ProviderHttp` per provider client holds one ``requests.Session`` (connections are reused
 across calls and, when the client is cached, across Lambda invocations). Every call carries a connect
@@ -19,162 +19,26 @@ are redacted from provider messages too, in case a provider echoes them).
 
 from __future__ import annotations
 
-import email.utils
+import itertools
 import json as jsonlib
 import logging
-import math
 import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any, Literal
 
 import requests
 from requests.auth import AuthBase
 
 from swapgate import budget
-from swapgate.errors import (
-    FaceIndexOutOfRange,
-    NoFaceDetected,
-    ProviderAccountBlocked,
-    ProviderAnswerUnknown,
-    ProviderAuthFailed,
-    ProviderBadResponse,
-    ProviderBusy,
-    ProviderError,
-    ProviderInvalidInput,
-    ProviderJobNotFound,
-    ProviderQuotaExhausted,
-    ProviderRateLimited,
-    SwapgateError,
-)
+from swapgate.errors import ProviderAnswerUnknown, ProviderBadResponse, ProviderBusy, SwapgateError
+from swapgate.providers.http_errors import error_for, is_connect_failure, parse_retry_after, transport_error
+from swapgate.retry import Backoff, call_with_retries
 
 logger = logging.getLogger(__name__)
 
 CallKind = Literal["read", "submit"]
-
-# --- the error table ---------------------------------------------------------------------------
-
-#: Provider HTTP status (or an envelope code that is an HTTP status) -> the error it means.
-#: The one place this mapping lives; :func:`error_for` applies it.
-STATUS_ERRORS: Mapping[int, type[ProviderError]] = MappingProxyType(
-    {
-        400: ProviderInvalidInput,
-        401: ProviderAuthFailed,
-        402: ProviderQuotaExhausted,
-        403: ProviderAccountBlocked,
-        404: ProviderJobNotFound,
-        408: ProviderBusy,
-        413: ProviderInvalidInput,
-        415: ProviderInvalidInput,
-        422: ProviderInvalidInput,
-        429: ProviderRateLimited,
-        499: ProviderBusy,  # TTAPI: queue full, retry later
-        500: ProviderBusy,
-        502: ProviderBusy,
-        503: ProviderBusy,
-        504: ProviderBusy,
-    }
-)
-
-#: Provider messages that mean the account ran out of quota, balance, points or credits.
-QUOTA_MESSAGE = re.compile(
-    r"\b(quota|balance|credits|points|recharge|insufficient\s+(funds|quota|balance|credits?|points?))\b",
-    re.IGNORECASE,
-)
-#: Provider messages that mean the picture has no usable face.
-NO_FACE_MESSAGE = re.compile(
-    r"\bno\s+faces?\b|\bfaces?\s+(was\s+|were\s+)?not\s+(found|detected)\b"
-    r"|\b(cannot|can't|could\s+not|couldn't|unable\s+to|failed\s+to)\s+(detect|find)\s+(any\s+)?faces?\b",
-    re.IGNORECASE,
-)
-
-#: Provider messages that mean a face index names no face in the picture.
-FACE_INDEX_MESSAGE = re.compile(
-    r"\bindex\b.*\bout\s+of\s+range\b|\bout\s+of\s+range\b.*\bindex", re.IGNORECASE
-)
-
-#: Table rows whose meaning a provider message may sharpen (a 400 that says "insufficient balance"
-#: is quota, not bad input). Auth, not-found, rate-limit and busy rows are never overridden.
-_MESSAGE_OVERRIDABLE = (ProviderInvalidInput, ProviderError)
-
-
-def error_class_for(status: int | None, message: str = "") -> type[SwapgateError]:
-    """The error class a provider status/code plus its message mean.
-
-    ``status`` is an HTTP status or an envelope code; ``None`` means "a failure with no code" (for
-    example a job the provider reports as failed). Unknown 5xx are busy, unknown 4xx invalid input,
-    other codes (3xx, provider-specific numbers) a generic :class:`ProviderError`.
-    """
-    if status is not None and status in STATUS_ERRORS:
-        cls: type[SwapgateError] = STATUS_ERRORS[status]
-    elif status is not None and 500 <= status <= 599:
-        cls = ProviderBusy
-    elif status is not None and 400 <= status <= 499:
-        cls = ProviderInvalidInput
-    elif status is not None and 300 <= status <= 399:
-        cls = ProviderBadResponse  # redirects are not followed: not the documented answer
-    else:
-        cls = ProviderError
-    if cls in _MESSAGE_OVERRIDABLE and message:
-        if QUOTA_MESSAGE.search(message):
-            return ProviderQuotaExhausted
-        if NO_FACE_MESSAGE.search(message):
-            return NoFaceDetected
-        if FACE_INDEX_MESSAGE.search(message):
-            return FaceIndexOutOfRange
-    return cls
-
-
-def error_for(
-    status: int | None,
-    message: str = "",
-    *,
-    provider: str,
-    retry_after: float | None = None,
-    label: str = "HTTP",
-) -> SwapgateError:
-    """Build the typed error for a provider answer (``label`` says what ``status`` is: HTTP, code)."""
-    cls = error_class_for(status, message)
-    where = f"{label} {status}" if status is not None else "failed"
-    text = f"{provider} answered {where}"
-    if message:
-        text += f": {message}"
-    error = cls(text, retry_after=retry_after if cls is ProviderRateLimited else None)
-    error.provider_status = status
-    return error
-
-
-def message_code(message: str | None) -> str | None:
-    """The error code a failed job's provider message means (quota, no face, face index), else
-    ``None``."""
-    if not message:
-        return None
-    cls = error_class_for(None, message)
-    return cls.code if cls is not ProviderError else None
-
-
-def parse_retry_after(value: str | None, now: Callable[[], datetime] | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), else ``None``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or (lambda: datetime.now(UTC)))()).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
 
 # --- the client --------------------------------------------------------------------------------
 
@@ -233,8 +97,7 @@ class ProviderHttp:
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
         self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(backoff_base, backoff_cap, jitter=True)
         self.max_retry_after = max_retry_after
         self._sleep = sleep
         self._jitter = jitter
@@ -318,11 +181,12 @@ class ProviderHttp:
         if kind not in ("read", "submit"):
             raise ValueError("kind must be 'read' or 'submit'")
         url = self.base_url + "/" + path.lstrip("/")
-        attempt = 0
-        while True:
-            attempt += 1
+        call = {"provider": self.provider, "method": method, "path": path}  # for the logs
+        attempts = itertools.count(1)
+
+        def attempt() -> dict:
+            log = {**call, "attempt": next(attempts)}
             started = time.monotonic()
-            cause: BaseException | None = None
             try:
                 response = self._session.request(
                     method,
@@ -335,81 +199,42 @@ class ProviderHttp:
                     allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:
-                cause = exc
-                error, connect_failed = self._transport_error(exc)
-                may_retry = connect_failed or (kind == "read" and error.retryable)
-                logger.info(
-                    "provider call failed",
-                    extra={
-                        "provider": self.provider,
-                        "method": method,
-                        "path": path,
-                        "attempt": attempt,
-                        "error": error.code,
-                        "connect_failed": connect_failed,
-                        "elapsed_ms": round((time.monotonic() - started) * 1000),
-                    },
-                )
-            else:
-                logger.info(
-                    "provider call",
-                    extra={
-                        "provider": self.provider,
-                        "method": method,
-                        "path": path,
-                        "attempt": attempt,
-                        "status": response.status_code,
-                        "elapsed_ms": round((time.monotonic() - started) * 1000),
-                    },
-                )
-                try:
-                    return self._answer(response, check)
-                except SwapgateError as exc:
-                    error = exc
-                    may_retry = kind == "read" and exc.retryable
-            if not may_retry or attempt >= self.max_attempts:
-                raise error from cause
-            delay = self._delay(attempt, error.retry_after)
-            if delay is None:
-                raise error from cause
-            logger.warning(
-                "retrying provider call",
-                extra={
-                    "provider": self.provider,
-                    "method": method,
-                    "path": path,
-                    "attempt": attempt,
-                    "error": error.code,
-                    "delay_s": round(delay, 3),
-                },
-            )
-            self._sleep(delay)
+                error = transport_error(exc, provider=self.provider)
+                log.update(error=error.code, connect_failed=is_connect_failure(exc))
+                logger.info("provider call failed", extra={**log, "elapsed_ms": _ms_since(started)})
+                raise error from exc
+            log.update(status=response.status_code, elapsed_ms=_ms_since(started))
+            logger.info("provider call", extra=log)
+            return self._answer(response, check)
+
+        def may_retry(exc: Exception) -> bool:
+            if not isinstance(exc, SwapgateError):
+                return False
+            # a submit is sent again only when its connection never opened: it cannot have arrived
+            return (kind == "read" and exc.retryable) or is_connect_failure(exc.__cause__)
+
+        def on_retry(number: int, exc: Exception, delay: float) -> None:
+            extra = {
+                **call,
+                "attempt": number,
+                "error": getattr(exc, "code", None),
+                "delay_s": round(delay, 3),
+            }
+            logger.warning("retrying provider call", extra=extra)
+
+        return call_with_retries(
+            attempt,
+            attempts=self.max_attempts,
+            backoff=self.backoff,
+            retry_on=may_retry,
+            retry_after=lambda exc: getattr(exc, "retry_after", None),
+            max_retry_after=self.max_retry_after,
+            sleep=self._sleep,
+            rand=self._jitter,
+            on_retry=on_retry,
+        )
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds before attempt ``attempt + 1``: equal-jitter exponential backoff, at least the
-        provider's Retry-After; ``None`` when the Retry-After is too long to wait for here."""
-        backoff = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        delay = backoff / 2 + backoff / 2 * self._jitter()
-        if retry_after is not None:
-            if retry_after > self.max_retry_after:
-                return None
-            delay = max(delay, retry_after)
-        return delay
-
-    def _transport_error(self, exc: requests.exceptions.RequestException) -> tuple[SwapgateError, bool]:
-        """The error for a call that got no HTTP answer, and whether the connection never opened."""
-        connect_failed = is_connect_failure(exc)
-        if isinstance(exc, requests.exceptions.Timeout):
-            what = "connect timeout" if connect_failed else "read timeout"
-        elif connect_failed:
-            what = "connection failed"
-        elif isinstance(exc, requests.exceptions.ConnectionError):
-            what = "connection lost"
-        else:
-            what = type(exc).__name__
-        return ProviderBusy(f"{self.provider} unreachable ({what})"), connect_failed
 
     def _answer(self, response: requests.Response, check: Callable[[dict], None] | None) -> dict:
         status = response.status_code
@@ -514,6 +339,10 @@ def load_body(body: bytes | str | dict[str, Any], *, provider: str, form_ok: boo
     return payload
 
 
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
 def _json(response: requests.Response) -> Any:
     if not response.content:
         return _NOT_JSON
@@ -521,21 +350,3 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return _NOT_JSON
-
-
-def is_connect_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` says the TCP/TLS connection never opened, so the request cannot have reached
-    the provider: refused, unreachable, DNS failure, or a connect timeout. A read timeout or a
-    connection reset after the request was sent is not."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ProxyError):
-        return False
-    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
-        return False
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    inner = exc.args[0]
-    # requests wraps urllib3's connect failures as MaxRetryError(reason=NewConnectionError(...));
-    # failures after sending come as a bare ProtocolError / OSError instead.
-    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError)

@@ -5,7 +5,7 @@ interface, asynchronous like the remote providers.
   job state ``engine/{job_id}.json`` to ``$SWAPGATE_BUCKET``, and hand the work to a small thread pool
   (2 workers). The worker downloads URL inputs, runs the engine, stores the result image at
   ``engine/{job_id}.png`` (``.jpg`` when the source is a JPEG), updates the JSON and, when a
-  ``webhook_url`` was given, POSTs the webhook::
+  ``webhook_url`` was given, POSTs the webhook (:mod:`~swapgate.providers.local_webhook`)::
 
       {"job_id": "local-<hex>", "state": "succeeded" | "failed",
        "result_url": "s3://<bucket>/engine/<job_id>.png" | null,
@@ -25,13 +25,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import re
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -40,13 +37,14 @@ from swapgate import config, images
 from swapgate.engine.imageinfo import read_info
 from swapgate.errors import (
     InvalidImage,
-    InvalidRequest,
     ProviderBadResponse,
     ProviderJobNotFound,
     ProviderNotConfigured,
     SwapgateError,
 )
-from swapgate.netsafety import DownloadFailed, check_url, download
+from swapgate.netsafety import check_url
+from swapgate.outbound import RequestFailed, download
+from swapgate.providers import local_jobs as jobs
 from swapgate.providers.base import (
     FaceBoxes,
     ImageInput,
@@ -56,21 +54,14 @@ from swapgate.providers.base import (
     ProviderState,
     check_indexes,
 )
-from swapgate.providers.http import clean_message, load_body
+from swapgate.providers.http import load_body
+from swapgate.providers.local_webhook import send_webhook
+from swapgate.providers.registry import PROVIDERS
 from swapgate.storage import max_image_bytes
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "engine/"
-JOB_ID_RE = re.compile(r"^local-[0-9a-f]{32}$")
 MAX_WORKERS = 2
-WEBHOOK_TIMEOUT = 10
-WEBHOOK_ATTEMPTS = 3
-WEBHOOK_BACKOFF = 0.5  # seconds before the 2nd attempt; doubled for the 3rd
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def engine_available() -> bool:
@@ -79,9 +70,7 @@ def engine_available() -> bool:
 
 
 class LocalProvider(Provider):
-    name = "local"
-    operations = frozenset({Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES, Operation.FETCH})
-    accepts_bytes = True
+    spec = PROVIDERS["local"]
 
     def __init__(
         self,
@@ -188,10 +177,10 @@ class LocalProvider(Provider):
         return FaceBoxes(faces=self.engine.detect(data), cost=0)
 
     def fetch(self, job_id: str) -> ProviderJob:
-        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        if not isinstance(job_id, str) or not jobs.JOB_ID_RE.match(job_id):
             raise ProviderJobNotFound("provider 'local' has no such job")
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self._state_key(job_id))["Body"].read()
+            body = self.s3.get_object(Bucket=self.bucket, Key=jobs.state_key(job_id))["Body"].read()
         except Exception as exc:
             if _is_missing(exc):
                 raise ProviderJobNotFound("provider 'local' has no such job") from exc
@@ -200,28 +189,21 @@ class LocalProvider(Provider):
             state = json.loads(body)
         except ValueError as exc:
             raise ProviderBadResponse("the local engine's job state is not JSON") from exc
-        return self._job_from(state, source="job state")
+        return jobs.job_from(state, provider=self.name, source="job state")
 
     def parse_webhook(self, body: bytes | str | dict[str, Any]) -> ProviderJob:
         payload = load_body(body, provider=self.name)
-        job = self._job_from(payload, source="webhook")
+        job = jobs.job_from(payload, provider=self.name, source="webhook")
         if not job.state.terminal:
             raise ProviderBadResponse("local engine webhook must report succeeded or failed")
         return job
 
-    # --- the job ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _state_key(job_id: str) -> str:
-        return f"{KEY_PREFIX}{job_id}.json"
-
-    def _result_url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+    # --- the job (its document: :mod:`~swapgate.providers.local_jobs`) -----------------------------
 
     def _write_state(self, job_id: str, state: dict[str, Any]) -> None:
         self.s3.put_object(
             Bucket=self.bucket,
-            Key=self._state_key(job_id),
+            Key=jobs.state_key(job_id),
             Body=json.dumps(state).encode(),
             ContentType="application/json",
         )
@@ -234,16 +216,8 @@ class LocalProvider(Provider):
         indexes: list[int] | None,
         webhook_url: str | None,
     ) -> ProviderJob:
-        job_id = f"local-{uuid.uuid4().hex}"
-        state = {
-            "job_id": job_id,
-            "operation": operation.value,
-            "state": ProviderState.QUEUED.value,
-            "result_url": None,
-            "error": None,
-            "created_at": _now(),
-            "finished_at": None,
-        }
+        job_id = jobs.new_job_id()
+        state = jobs.queued(job_id, operation)
         self._write_state(job_id, state)  # before the worker can write anything
         future: Future = self.executor.submit(self._run, job_id, state, source, faces, indexes, webhook_url)
         future.add_done_callback(_log_crash)
@@ -261,7 +235,7 @@ class LocalProvider(Provider):
     ) -> None:
         started = time.perf_counter()
         try:
-            state = {**state, "state": ProviderState.RUNNING.value, "started_at": _now()}
+            state = jobs.running(state)
             self._write_state(job_id, state)
             source_bytes = self._resolve(source, "source_image", "source image")
             face_bytes = [
@@ -273,31 +247,16 @@ class LocalProvider(Provider):
             else:
                 result = self.engine.multi_swap(source_bytes, face_bytes, indexes)
             kind = "jpeg" if result[:3] == b"\xff\xd8\xff" else "png"
-            key = f"{KEY_PREFIX}{job_id}.{images.EXTENSIONS[kind]}"
+            key = jobs.result_key(job_id, images.EXTENSIONS[kind])
             self.s3.put_object(
                 Bucket=self.bucket, Key=key, Body=result, ContentType=images.CONTENT_TYPES[kind]
             )
-            state = {
-                **state,
-                "state": ProviderState.SUCCEEDED.value,
-                "result_url": self._result_url(key),
-                "finished_at": _now(),
-            }
+            state = jobs.succeeded(state, f"s3://{self.bucket}/{key}")
         except SwapgateError as exc:
-            state = {
-                **state,
-                "state": ProviderState.FAILED.value,
-                "error": {"code": exc.code, "message": exc.message},
-                "finished_at": _now(),
-            }
+            state = jobs.failed(state, exc.code, exc.message)
         except Exception as exc:  # never leave a job running because of a bug or an S3 outage
             logger.exception("local engine job crashed", extra={"error_type": type(exc).__name__})
-            state = {
-                **state,
-                "state": ProviderState.FAILED.value,
-                "error": {"code": "internal_error", "message": "the local engine failed unexpectedly"},
-                "finished_at": _now(),
-            }
+            state = jobs.failed(state, "internal_error", "the local engine failed unexpectedly")
         state["seconds"] = round(time.perf_counter() - started, 3)
         try:
             self._write_state(job_id, state)
@@ -308,70 +267,7 @@ class LocalProvider(Provider):
             extra={"provider_job_id": job_id, "state": state["state"], "seconds": state["seconds"]},
         )
         if webhook_url:
-            self._send_webhook(webhook_url, state)
-
-    def _send_webhook(self, url: str, state: dict[str, Any]) -> None:
-        body = {
-            "job_id": state["job_id"],
-            "state": state["state"],
-            "result_url": state["result_url"],
-            "error": state["error"],
-        }
-        for attempt in range(WEBHOOK_ATTEMPTS):
-            if attempt:
-                self._sleep(WEBHOOK_BACKOFF * 2 ** (attempt - 1))
-            try:
-                check_url(url, "webhook")
-                response = self.http.post(url, json=body, timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
-            except InvalidRequest:
-                logger.warning("webhook URL refused", extra={"provider_job_id": state["job_id"]})
-                return
-            except requests.RequestException as exc:
-                logger.warning(
-                    "webhook delivery failed",
-                    extra={"attempt": attempt + 1, "error_type": type(exc).__name__},
-                )
-                continue
-            with response:
-                if response.status_code < 300:
-                    return
-                logger.warning(
-                    "webhook answered an error",
-                    extra={"attempt": attempt + 1, "status": response.status_code},
-                )
-                if response.status_code < 500 and response.status_code not in (408, 429):
-                    return  # the receiver refuses it: trying again will not help
-        logger.error("webhook not delivered", extra={"provider_job_id": state["job_id"]})
-
-    def _job_from(self, payload: dict[str, Any], *, source: str) -> ProviderJob:
-        job_id = payload.get("job_id")
-        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
-            raise ProviderBadResponse(f"local engine {source} has no valid job_id")
-        try:
-            state = ProviderState(payload.get("state"))
-        except ValueError:
-            raise ProviderBadResponse(f"local engine {source} has no valid state") from None
-        if state is ProviderState.SUCCEEDED:
-            result_url = payload.get("result_url")
-            if not isinstance(result_url, str) or not result_url.startswith("s3://"):
-                raise ProviderBadResponse(
-                    f"local engine {source} reports success without an s3:// result_url"
-                )
-            return ProviderJob(self.name, job_id, state, result_url=result_url, cost=0)
-        if state is ProviderState.FAILED:
-            error = payload.get("error")
-            error = error if isinstance(error, dict) else {}
-            code = error.get("code") if isinstance(error.get("code"), str) else None
-            message = clean_message(error.get("message"))
-            return ProviderJob(
-                self.name,
-                job_id,
-                state,
-                cost=0,
-                error_code=code or "provider_job_failed",
-                error_message=message or "the local engine could not swap the faces",
-            )
-        return ProviderJob(self.name, job_id, state, cost=0)
+            send_webhook(self.http, webhook_url, state, sleep=self._sleep)
 
     # --- inputs ----------------------------------------------------------------------------------
 
@@ -380,10 +276,8 @@ class LocalProvider(Provider):
         if image.data is not None:
             return image.data
         try:
-            return download(
-                image.url or "", field=field, what=f"the {what}", session=self.http, limit=max_image_bytes()
-            )
-        except DownloadFailed as exc:
+            return download(image.url or "", field=field, what=f"the {what}", limit=max_image_bytes())
+        except RequestFailed as exc:
             raise InvalidImage(f"the {what} {exc.reason}", field=field) from exc
 
 

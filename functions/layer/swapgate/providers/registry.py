@@ -1,17 +1,21 @@
-"""Provider lookup: ``get_provider(name) -> Provider``, from configuration.
+"""The providers' facts, and lookup: ``get_provider(name) -> Provider``, from configuration.
+
+:data:`PROVIDERS` is the one place a provider's facts live: its name, what it can do, whether it takes
+image bytes, where its adapter is, which settings it needs and whether its results are already in our
+bucket. The adapters, the API's provider enum, the local stack, the CLI and the docs take them from
+here, so callers can ask "which providers support multi-face swap" without a key, a client, or
+importing the local engine (adapters are imported on first use).
 
 Keys come from ``swapgate.config.secret`` (the variable itself, or an SSM parameter named by
 ``<NAME>_PARAM``), base URLs from the environment. Clients are cached per (name, key, base URL), so
 their ``requests.Session`` and its open connections live across warm Lambda invocations; a rotated key
 or a changed URL gives a new client.
-
-:data:`PROVIDERS` is a static table of what each provider can do, so callers can ask "which providers
-support multi-face swap" without a key, a client, or importing the local engine.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 from dataclasses import dataclass
 
@@ -24,47 +28,66 @@ DEFAULT_PROVIDER = "local"
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    """What a provider can do and where its configuration lives."""
+    """What a provider can do, where its adapter lives and where its configuration comes from."""
 
     name: str
     operations: frozenset[Operation]
     #: whether image bytes can be passed straight to the provider (else the app hosts them as URLs)
     accepts_bytes: bool
-    #: whether results arrive by webhook (else the caller polls with ``fetch``)
+    #: whether results arrive by webhook (else only by polling with ``fetch``)
     webhooks: bool
+    #: the adapter class, ``"module:Class"``; imported when the provider is first used
+    adapter: str
+    #: whether its result URLs may be ``s3://`` objects in our own bucket (read from S3, not downloaded)
+    results_in_bucket: bool = False
+    #: the API key's variable; ``None``: no key needed, the adapter is built without arguments
     key_var: str | None = None
     base_url_var: str | None = None
     default_base_url: str | None = None
+    #: the package extra the adapter needs (named when it is missing)
+    extra: str | None = None
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The environment variables it is configured by."""
+        return tuple(var for var in (self.key_var, self.base_url_var) if var)
 
 
-PROVIDERS: dict[str, ProviderSpec] = {
-    "aifaceswap": ProviderSpec(
+_SPECS = (
+    ProviderSpec(
         name="aifaceswap",
         operations=frozenset({Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES}),
         accepts_bytes=True,
         webhooks=True,
+        adapter="swapgate.providers.aifaceswap:AifaceswapProvider",
         key_var="AIFACESWAP_API_KEY",
         base_url_var="AIFACESWAP_BASE_URL",
         default_base_url="https://aifaceswap.io",
     ),
-    "ttapi": ProviderSpec(
+    ProviderSpec(
         name="ttapi",
         operations=frozenset({Operation.SWAP, Operation.FETCH}),
         accepts_bytes=False,
         webhooks=True,
+        adapter="swapgate.providers.ttapi:TtapiProvider",
         key_var="TTAPI_API_KEY",
         base_url_var="TTAPI_BASE_URL",
         default_base_url="https://api.ttapi.io",
     ),
-    "local": ProviderSpec(
+    ProviderSpec(
         name="local",
         operations=frozenset(
             {Operation.SWAP, Operation.MULTI_SWAP, Operation.EXTRACT_FACES, Operation.FETCH}
         ),
         accepts_bytes=True,
-        webhooks=False,
+        webhooks=True,  # it posts its webhook to the callback URL too
+        adapter="swapgate.providers.local:LocalProvider",
+        results_in_bucket=True,
+        extra="local",
     ),
-}
+)
+#: name -> spec, in the order the API, the CLI and the docs list them
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
 _cache: dict[tuple[str, str, str], Provider] = {}
 _lock = threading.Lock()
@@ -88,6 +111,12 @@ def providers_supporting(operation: Operation | str) -> tuple[str, ...]:
     except ValueError:
         raise InvalidRequest(f"unknown operation {str(operation)[:40]!r}", field="operation") from None
     return tuple(name for name, spec in PROVIDERS.items() if operation in spec.operations)
+
+
+def results_in_bucket(name: str) -> bool:
+    """Whether ``name``'s results are already in our bucket (``False`` for a name no longer known)."""
+    spec = PROVIDERS.get(_normalise(name))
+    return spec is not None and spec.results_in_bucket
 
 
 def default_provider_name() -> str:
@@ -115,7 +144,7 @@ def get_provider(name: str | None = None) -> Provider:
     if spec is None:
         raise _unknown(name)
     if spec.key_var is None:
-        return _cached((name, "", ""), _build_local)
+        return _cached((name, "", ""), lambda: _build(spec))
     key = config.secret(spec.key_var)
     if not key:
         raise ProviderNotConfigured(
@@ -124,7 +153,7 @@ def get_provider(name: str | None = None) -> Provider:
         )
     base_url = (config.env(spec.base_url_var) if spec.base_url_var else None) or spec.default_base_url or ""
     fingerprint = hashlib.sha256(key.encode()).hexdigest()
-    return _cached((name, fingerprint, base_url), lambda: _build_remote(name, key, base_url))
+    return _cached((name, fingerprint, base_url), lambda: _build(spec, key, base_url))
 
 
 def clear_cache() -> None:
@@ -147,26 +176,20 @@ def _cached(key: tuple[str, str, str], build) -> Provider:
         return client
 
 
-def _build_remote(name: str, key: str, base_url: str) -> Provider:
-    if name == "aifaceswap":
-        from swapgate.providers.aifaceswap import AifaceswapProvider
-
-        return AifaceswapProvider(key, base_url)
-    from swapgate.providers.ttapi import TtapiProvider
-
-    return TtapiProvider(key, base_url)
-
-
-def _build_local() -> Provider:
+def _build(spec: ProviderSpec, *args: str) -> Provider:
+    """The adapter of ``spec``, imported now; built from (key, base URL), or from nothing."""
+    module_name, _, class_name = spec.adapter.partition(":")
     try:
-        from swapgate.providers.local import LocalProvider
+        module = importlib.import_module(module_name)
     except ImportError as exc:
+        if spec.extra is None:
+            raise
         missing = exc.name or "a dependency"
         raise ProviderNotConfigured(
-            f"provider 'local' is not available: {missing} is not installed "
-            "(install the 'local' extra: pip install 'swapgate[local]')"
+            f"provider {spec.name!r} is not available: {missing} is not installed "
+            f"(install the {spec.extra!r} extra: pip install 'swapgate[{spec.extra}]')"
         ) from exc
-    return LocalProvider()
+    return getattr(module, class_name)(*args)
 
 
 def _normalise(name: str) -> str:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from swapgate.errors import InvalidRequest, ProviderBadResponse, ProviderJobFailed, SwapgateError
-from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
-from swapgate.providers.http import ProviderHttp, error_for, int_or_none, load_body, message_code
+from swapgate.providers.base import ImageInput, Provider, ProviderJob, ProviderState
+from swapgate.providers.http import ProviderHttp, int_or_none, load_body
+from swapgate.providers.http_errors import error_for, message_code
+from swapgate.providers.registry import PROVIDERS
 
-DEFAULT_BASE_URL = "https://api.ttapi.io"
 PATH_SWAP = "/insightFace/v1/swap"
 PATH_FETCH = "/insightFace/v1/fetch"
 
@@ -34,14 +35,12 @@ STATUS_STATES = {
 
 
 class TtapiProvider(Provider):
-    name = "ttapi"
-    operations = frozenset({Operation.SWAP, Operation.FETCH})
-    accepts_bytes = False
+    spec = PROVIDERS["ttapi"]
 
     def __init__(
         self,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         *,
         fetch_method: str = "POST",
         **http_options: Any,
@@ -53,7 +52,10 @@ class TtapiProvider(Provider):
             raise ValueError("fetch_method is POST or GET")
         self.fetch_method = fetch_method
         self.http = ProviderHttp(
-            base_url or DEFAULT_BASE_URL, {"TT-API-KEY": api_key}, provider=self.name, **http_options
+            base_url or self.spec.default_base_url,
+            {"TT-API-KEY": api_key},
+            provider=self.name,
+            **http_options,
         )
 
     def __repr__(self) -> str:

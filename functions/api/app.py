@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
+from swapgate import budget
 from swapgate.errors import SwapgateError
 from swapgate.jobs import Job
 from swapgate.providers.base import Operation
@@ -67,6 +68,12 @@ OPENAPI = {
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
 app.enable_swagger(path="/v1/docs", **OPENAPI)  # assets inlined by Powertools: works offline
 install_error_handlers(app, ERROR_DIALECTS)
+
+#: API Gateway's integration timeout: the answer, with the job's id, must leave before it
+API_GATEWAY_LIMIT_SECONDS = 29
+#: what a request keeps for itself after the provider call: the job's move to running (with its
+#: retries), the idempotency record and the answer
+ANSWER_MARGIN_SECONDS = 4
 
 IdempotencyKey = Annotated[
     str | None,
@@ -222,4 +229,7 @@ def handler(event: dict, context: object) -> dict:
         return error_event_response(exc, event)
     app.append_context(owner=owner)
     IDEMPOTENCY.register_lambda_context(context)
-    return app.resolve(event, context)
+    received_ms = (event.get("requestContext") or {}).get("requestTimeEpoch")
+    left = budget.seconds_left(context, received_ms=received_ms, limit=API_GATEWAY_LIMIT_SECONDS)
+    with budget.until(None if left is None else left - ANSWER_MARGIN_SECONDS):
+        return app.resolve(event, context)

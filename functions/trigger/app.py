@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from swapgate import budget
 from swapgate.errors import SwapgateError
 from swapgate.inbox import Inbox, Outcome
 
@@ -22,6 +23,8 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+#: what the invocation keeps for itself after its last provider call: recording and answering
+END_MARGIN_SECONDS = 10
 
 
 @cache  # one per execution environment, made on first use
@@ -79,6 +82,8 @@ def record_handler(record: SQSRecord) -> list[dict]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: object) -> dict:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    left = budget.seconds_left(context)
+    with budget.until(None if left is None else left - END_MARGIN_SECONDS):  # no call outlives us
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

@@ -89,7 +89,9 @@ def _submit(deployment, fake, provider):
 
 
 def test_pending_pending_then_success_through_fetch(deployment, poller, fake_ttapi):
-    fake_ttapi.inject("no_webhook", delay=0.5)  # the webhook is lost; only fetch can tell
+    # the webhook is lost; only fetch can tell. The job runs long enough for a poll function that
+    # starts cold, under load, to find it pending at least twice.
+    fake_ttapi.inject("no_webhook", delay=1.5)
     job = _submit(deployment, fake_ttapi, "ttapi")
     execution = _wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"

@@ -53,7 +53,17 @@ def test_comment_states_the_contract(definition):
         "deadline_at",
     ):
         assert word in comment
-    for word in ("status", "terminal", "expired", "time_out", "poll_error", "AfterPollError"):
+    for word in (
+        "status",
+        "terminal",
+        "expired",
+        "time_out",
+        "poll_error",
+        "AfterPollError",
+        "started_at",
+        "time_out_error",
+        "RetryTimeOut",
+    ):
         assert word in comment
     assert "Poller contract" in (ROOT / "docs" / "ARCHITECTURE.md").read_text()
 
@@ -68,6 +78,7 @@ def test_states_and_transitions(definition):
         "WaitAgain",
         "AfterPollError",
         "MarkTimedOut",
+        "RetryTimeOut",
         "TimedOut",
         "Done",
     }
@@ -87,6 +98,8 @@ def test_states_and_transitions(definition):
         "max_interval_seconds.$": "$.max_interval_seconds",
         "deadline.$": "$.deadline",
         "deadline_at.$": "$.deadline_at",
+        # lets the function end an execution whose job record was never created
+        "started_at.$": "$$.Execution.StartTime",
     }
     assert poll["Next"] == "IsDone"
     # The function's answer replaces the state: nothing may narrow or redirect it.
@@ -124,6 +137,20 @@ def test_states_and_transitions(definition):
     assert mark["Resource"] == "${PollFunctionArn}"
     assert mark["Parameters"] == {"action": "time_out", "job_id.$": "$.job_id"}
     assert mark["Next"] == "TimedOut"
+    # Every Task catches: a MarkTimedOut that keeps failing waits and tries again, so the execution
+    # never ends with the job still running.
+    assert mark["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.time_out_error", "Next": "RetryTimeOut"}
+    ]
+    assert states["RetryTimeOut"] == {
+        "Type": "Wait",
+        "Comment": states["RetryTimeOut"].get("Comment"),
+        "SecondsPath": "$.interval_seconds",
+        "Next": "MarkTimedOut",
+    }
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            assert [catch["ErrorEquals"] for catch in state["Catch"]] == [["States.ALL"]], name
     assert states["TimedOut"]["Type"] == "Fail"
     assert states["TimedOut"]["Error"] == "JobTimedOut"
     assert states["Done"] == {"Type": "Succeed"}
@@ -252,6 +279,7 @@ def test_pending_pending_then_terminal_succeeds(lambda_calls):
     result = run("job-pending", interval_seconds=0, max_interval_seconds=0, deadline=4102444800)
     assert result["status"] == "SUCCEEDED"
     assert [call["action"] for call in calls] == ["poll", "poll", "poll"]
+    started_at = calls[0].pop("started_at")
     assert calls[0] == {
         "action": "poll",
         "job_id": "job-pending",
@@ -260,6 +288,9 @@ def test_pending_pending_then_terminal_succeeds(lambda_calls):
         "deadline": 4102444800,
         "deadline_at": "2100-01-01T00:00:00Z",
     }
+    # the execution's start from the context object, the same on every poll
+    assert abs(datetime.fromisoformat(started_at.replace("Z", "+00:00")).timestamp() - time.time()) < 60
+    assert {call["started_at"] for call in calls[1:]} == {started_at}
     assert json.loads(result["output"])["status"] == "succeeded"
     assert result["entered"] == [
         "InitialWait",
@@ -350,8 +381,9 @@ def test_a_poll_failing_past_its_retries_before_the_deadline_polls_again(lambda_
     _, after_error = result["inputs"][2]
     assert after_error["poll_error"]["Error"] == "RuntimeError"
     assert "ProvisionedThroughputExceededException" in after_error["poll_error"]["Cause"]
-    kept = {key: after_error[key] for key in calls[0] if key != "action"}
-    assert kept == {key: value for key, value in calls[0].items() if key != "action"}
+    sent_only = ("action", "started_at")  # started_at comes from the context object, not the state
+    kept = {key: after_error[key] for key in calls[0] if key not in sent_only}
+    assert kept == {key: value for key, value in calls[0].items() if key not in sent_only}
     assert json.loads(result["output"])["status"] == "succeeded"
 
 
@@ -371,3 +403,77 @@ def test_a_poll_failing_past_its_retries_after_the_deadline_times_the_job_out(la
     assert result["entered"] == ["InitialWait", "Poll", "AfterPollError", "MarkTimedOut", "TimedOut"]
     assert [call["action"] for call in calls] == ["poll", "poll", "poll", "time_out"]
     assert calls[-1] == {"action": "time_out", "job_id": "job-broken"}
+
+
+def test_a_time_out_failing_past_its_retries_waits_and_tries_again(lambda_calls):
+    """The deadline has passed and MarkTimedOut fails on every attempt of its first round (1 + 2
+    retries, e.g. DynamoDB throttling): the Catch sends it to RetryTimeOut, which waits the poll
+    interval, and MarkTimedOut tries again until the job is marked; the execution never ends with
+    the job still running."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if event["action"] == "poll":
+            return answer(event, "running", expired=True)
+        if sum(call["action"] == "time_out" for call in calls) <= 3:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return {"job_id": event["job_id"], "status": "timed_out", "terminal": True, "expired": True}
+
+    set_script(script)
+    result = run("job-stubborn", deadline=int(time.time()) - 1)
+    assert result["status"] == "FAILED"
+    assert result["error"] == "JobTimedOut"
+    assert result["entered"] == [
+        "InitialWait",
+        "Poll",
+        "IsDone",
+        "MarkTimedOut",
+        "RetryTimeOut",
+        "MarkTimedOut",
+        "TimedOut",
+    ]
+    assert [call["action"] for call in calls] == ["poll"] + ["time_out"] * 4
+    assert all(call == {"action": "time_out", "job_id": "job-stubborn"} for call in calls[1:])
+    _, waiting = result["inputs"][4]  # RetryTimeOut's input: the state, the error beside it
+    assert waiting["time_out_error"]["Error"] == "RuntimeError"
+    assert "ProvisionedThroughputExceededException" in waiting["time_out_error"]["Cause"]
+    assert waiting["interval_seconds"] == 0 and waiting["job_id"] == "job-stubborn"
+
+
+def test_a_time_out_that_keeps_failing_keeps_the_execution_running(lambda_calls):
+    """MarkTimedOut that never succeeds: the execution does not fail (it would leave the job
+    running); it goes round RetryTimeOut until it succeeds or someone stops it."""
+    calls, set_script = lambda_calls
+
+    def script(event: dict) -> dict:
+        if event["action"] == "poll":
+            return answer(event, "running", expired=True)
+        raise RuntimeError("poll handler bug")
+
+    set_script(script)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    definition = ASL.read_text().replace("${PollFunctionArn}", POLL_ARN)
+    machine = sfn.create_state_machine(
+        name="poller", definition=definition, roleArn="arn:aws:iam::123456789012:role/poller"
+    )["stateMachineArn"]
+    deadline = int(time.time()) - 1
+    execution = sfn.start_execution(
+        stateMachineArn=machine,
+        name="job-never",
+        input=json.dumps(
+            {
+                "job_id": "job-never",
+                "initial_seconds": 0,
+                "interval_seconds": 0,
+                "max_interval_seconds": 0,
+                "deadline": deadline,
+                "deadline_at": iso(deadline),
+            }
+        ),
+    )["executionArn"]
+    waited = time.monotonic() + 30
+    while sum(call["action"] == "time_out" for call in calls) < 6 and time.monotonic() < waited:
+        time.sleep(0.05)
+    assert sum(call["action"] == "time_out" for call in calls) >= 6  # two rounds of 1 + 2 retries
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=execution)

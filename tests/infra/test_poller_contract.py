@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from support import ROOT
 from swapgate import poller
+from swapgate.errors import JobNotFound
 from swapgate.jobs import Job, JobStatus
 from swapgate_dev.local.cfn import load_template
 
@@ -45,11 +47,19 @@ def reads(state: dict) -> set[str]:
     return found
 
 
+#: the context object's values the Task states read (``$$.`` paths)
+CONTEXT = {"$$.Execution.StartTime": "2026-01-15T10:20:30.123Z"}
+
+
 def send(parameters: dict, state: dict) -> dict:
-    """What a Task's Parameters send the function, run on ``state``."""
+    """What a Task's Parameters send the function, run on ``state`` (and the context object)."""
+
+    def value(path: str):
+        return CONTEXT[path] if path.startswith("$$.") else state[path.removeprefix("$.")]
+
     return {
-        name.removesuffix(".$"): state[value.removeprefix("$.")] if name.endswith(".$") else value
-        for name, value in parameters.items()
+        name.removesuffix(".$"): value(path) if name.endswith(".$") else path
+        for name, path in parameters.items()
     }
 
 
@@ -172,3 +182,44 @@ def test_the_next_wait_never_passes_the_deadline():
     assert poll_answer({**event, "deadline": soon}, JobStatus.SUCCEEDED)["interval_seconds"] == 300
     passed = poll_answer({**event, "deadline": int(time.time()) - 5})
     assert passed["expired"] is True and passed["interval_seconds"] == 1
+
+
+def test_a_job_without_a_record_ends_the_execution_once_the_grace_has_passed():
+    """Submit starts the execution before it creates the job record: a poll that finds no record
+    keeps polling while the record may still come, then ends the execution."""
+
+    class Missing:
+        def poll_job(self, job_id: str) -> Job:
+            raise JobNotFound(job_id)
+
+        time_out = poll_job
+
+    def started(seconds_ago: float) -> str:
+        moment = datetime.fromtimestamp(time.time() - seconds_ago, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    event = {
+        "action": "poll",
+        "job_id": "job-1",
+        "interval_seconds": 30,
+        "max_interval_seconds": 300,
+        "deadline": int(time.time()) + 1800,
+        "deadline_at": "2100-01-01T00:00:00Z",
+    }
+    grace = poller.RECORD_GRACE_SECONDS
+    for seconds_ago, terminal in ((1, False), (grace - 5, False), (grace + 1, True)):
+        task = poller.parse_task({**event, "started_at": started(seconds_ago)})
+        answer = task.answer(task.run(Missing()))
+        assert (answer["status"], answer["terminal"], answer["expired"]) == ("gone", terminal, False)
+    # events without started_at (sent before it existed) end at once; so does an unreadable one
+    for started_at in (None, "yesterday"):
+        task = poller.parse_task({**event, "started_at": started_at})
+        assert task.answer(task.run(Missing()))["terminal"] is True
+    # the deadline's time-out of a job without a record ends the execution too
+    task = poller.parse_task({"action": "time_out", "job_id": "job-1"})
+    assert task.answer(task.run(Missing())) == {
+        "job_id": "job-1",
+        "status": "gone",
+        "terminal": True,
+        "expired": True,
+    }

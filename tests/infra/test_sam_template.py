@@ -3,6 +3,7 @@ cannot silently break it (`make validate` lints the template; these check Swapga
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from cfn_template import evaluate, references
 from support import ROOT, TEMPLATE
+from swapgate import job_events
 from swapgate_dev.local.cfn import load_template
 
 FUNCTIONS = {
@@ -18,6 +20,7 @@ FUNCTIONS = {
     "PollFunction": "functions/poll/",
     "TriggerFunction": "functions/trigger/",
     "NotifyFunction": "functions/notify/",
+    "JobEventsFunction": "functions/job_events/",
 }
 
 API_ROUTES = {
@@ -93,6 +96,7 @@ FUNCTION_ENV = {
         "SWAPGATE_INBOX_OWNER",
     },
     "NotifyFunction": {"SWAPGATE_WEBHOOK_SECRET_PARAM"},
+    "JobEventsFunction": {"SWAPGATE_NOTIFY_QUEUE_URL", "SWAPGATE_BUCKET"},
 }
 
 # The jobs table actions each function's code calls (swapgate.jobs, swapgate.access, swapgate.inbox's
@@ -109,6 +113,7 @@ TABLE_ACTIONS = {
         "dynamodb:BatchGetItem",
     },
     "NotifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"},
+    "JobEventsFunction": set(),  # the stream records carry the job; no table access
 }
 
 # (action, bucket prefix) each function uses; "" is the bucket itself (ListBucket: a missing key a
@@ -122,15 +127,33 @@ BUCKET_GRANTS = {
         ("s3:GetObject", "engine/"),  # built-in engine jobs: staged inputs, records, results
         ("s3:PutObject", "engine/"),
     },
+    # a provider's result is staged, then copied to results/ (CopyObject reads staging/, writes results/;
+    # the publish checks results/ first); only staged copies are ever deleted
     "CallbackFunction": {
+        ("s3:GetObject", "staging/"),
+        ("s3:PutObject", "staging/"),
+        ("s3:GetObject", "results/"),
         ("s3:PutObject", "results/"),
-        ("s3:DeleteObject", "results/"),
+        ("s3:DeleteObject", "staging/"),
+        ("s3:ListBucket", ""),
         ("s3:GetObject", "engine/"),
     },
     "PollFunction": {
+        ("s3:GetObject", "staging/"),
+        ("s3:PutObject", "staging/"),
+        ("s3:GetObject", "results/"),
         ("s3:PutObject", "results/"),
-        ("s3:DeleteObject", "results/"),
+        ("s3:DeleteObject", "staging/"),
+        ("s3:ListBucket", ""),
         ("s3:GetObject", "engine/"),
+    },
+    "JobEventsFunction": {
+        ("s3:GetObject", "staging/"),
+        ("s3:PutObject", "staging/"),
+        ("s3:GetObject", "results/"),
+        ("s3:PutObject", "results/"),
+        ("s3:DeleteObject", "staging/"),
+        ("s3:ListBucket", ""),
     },
     "TriggerFunction": {
         ("s3:GetObject", "engine/"),
@@ -204,6 +227,7 @@ def test_logical_ids_are_the_documented_ones(resources):
         "InboxQueuePolicy",
         "NotifyQueue",
         "NotifyDeadLetterQueue",
+        "JobEventsDeadLetterQueue",
     }
     engine = {"EngineFunction", "EngineInvokePolicy"}  # the built-in engine, docs/engine.md
     assert set(resources) == expected | engine
@@ -321,14 +345,15 @@ def test_least_privilege_grants(resources):
     machine = {"StateMachineName": {"Fn::GetAtt": ["PollerStateMachine", "Name"]}}
     for logical_id in FUNCTIONS:  # SAM's DynamoDB templates grant Scan, DeleteItem, BatchWriteItem ...
         assert not [name for name in templates[logical_id] if name.startswith("DynamoDB")], logical_id
-    for writer in ("ApiFunction", "CallbackFunction", "PollFunction", "TriggerFunction"):
-        assert templates[writer]["SQSSendMessagePolicy"] == notify_queue
-    assert "SQSSendMessagePolicy" not in templates["NotifyFunction"]
+    # Ended jobs are notified from the table's change stream only: no other function sends to the queue.
+    assert templates["JobEventsFunction"]["SQSSendMessagePolicy"] == notify_queue
+    for logical_id in set(FUNCTIONS) - {"JobEventsFunction"}:
+        assert "SQSSendMessagePolicy" not in templates[logical_id], logical_id
     # The notify function backs off a failed delivery by changing the message's visibility.
     assert templates["NotifyFunction"]["SQSPollerPolicy"] == notify_queue
     for starter in ("ApiFunction", "TriggerFunction"):
         assert templates[starter]["StepFunctionsExecutionPolicy"] == machine
-    for other in ("CallbackFunction", "PollFunction", "NotifyFunction"):
+    for other in ("CallbackFunction", "PollFunction", "NotifyFunction", "JobEventsFunction"):
         assert "StepFunctionsExecutionPolicy" not in templates[other]
     for logical_id in FUNCTIONS:
         assert set(templates[logical_id]) <= {
@@ -388,9 +413,8 @@ def test_bucket_grants_name_exact_prefixes(resources, logical_id):
                 prefix = match.group(1)
             granted |= {(action, prefix) for action in bucket_actions}
     assert granted == BUCKET_GRANTS[logical_id]
-    # nothing deletes results/ but the two that drop a result arriving after cancel
-    if ("s3:DeleteObject", "results/") in granted:
-        assert logical_id in ("CallbackFunction", "PollFunction")
+    # nothing deletes a published result
+    assert ("s3:DeleteObject", "results/") not in granted
     # only the API writes uploads/; nothing but the trigger reads inbox/
     assert ("s3:PutObject", "uploads/") not in granted or logical_id == "ApiFunction"
     assert ("s3:GetObject", "inbox/") not in granted or logical_id == "TriggerFunction"
@@ -433,7 +457,7 @@ def test_every_api_route_exists(resources):
     for logical_id in FUNCTIONS:
         for event in api_events(resources, logical_id):
             assert event["RestApiId"] == {"Ref": "Api"}
-    for logical_id in ("PollFunction", "TriggerFunction", "NotifyFunction"):
+    for logical_id in ("PollFunction", "TriggerFunction", "NotifyFunction", "JobEventsFunction"):
         assert api_events(resources, logical_id) == []
     assert props(resources, "ApiFunction")["Timeout"] <= 29
 
@@ -470,7 +494,12 @@ def test_bucket_lifecycle_rules(template, resources):
         for rule in rules
         if rule["Status"] == "Enabled" and "ExpirationInDays" in rule
     }
-    assert expiring == {"uploads/": 1, "results/": {"Ref": "ResultRetentionDays"}, "engine/": 1}
+    assert expiring == {
+        "uploads/": 1,
+        "results/": {"Ref": "ResultRetentionDays"},
+        "engine/": 1,
+        "staging/": 1,  # results not (yet) tied to a succeeded job
+    }
     assert template["Parameters"]["ResultRetentionDays"]["Default"] == 30
     # No rule may expire the inbox, the outbox or the whole bucket.
     for rule in rules:
@@ -552,6 +581,29 @@ def test_queues_feed_their_function_with_partial_batch_failures(
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props(resources, dead_letter)["MessageRetentionPeriod"] >= 7 * 24 * 3600
+
+
+def test_jobs_table_stream_feeds_the_job_events_function(resources):
+    """Every terminal transition reaches JobEventsFunction: the table's stream with both images, a
+    mapping filtered to job endings (the same pattern as swapgate.job_events), partial batch
+    failures with bisection, bounded retries, and a dead-letter queue for what still fails."""
+    assert props(resources, "JobsTable")["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (event,) = props(resources, "JobEventsFunction")["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    mapping = event["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["JobsTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= mapping["MaximumRetryAttempts"] <= 20
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["JobEventsDeadLetterQueue", "Arn"]}}
+    }
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == job_events.STREAM_FILTER
+    assert props(resources, "JobEventsDeadLetterQueue")["MessageRetentionPeriod"] >= 7 * 24 * 3600
+    # a record is retried within the stream's 24 h: the function's timeout times the tries stays far below
+    assert props(resources, "JobEventsFunction")["Timeout"] * (mapping["MaximumRetryAttempts"] + 1) < 3600
 
 
 def test_notify_has_a_short_timeout(resources):

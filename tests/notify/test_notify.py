@@ -1,5 +1,6 @@
-"""Client webhooks through the real handlers: a job ends (fake provider -> callback function) -> a
-message on the notify queue (moto) -> the notify function -> a signed POST to a loopback receiver."""
+"""Client webhooks through the real handlers: a job ends (fake provider -> callback function) -> the
+jobs table's stream record -> the job-events function -> a message on the notify queue (moto) -> the
+notify function -> a signed POST to a loopback receiver."""
 
 from __future__ import annotations
 
@@ -44,9 +45,11 @@ def submit(stack, fake, webhook: str, *, provider: str = "aifaceswap", webhook_f
 
 
 def finish(stack, job_id: str) -> None:
-    """The provider's webhook reaches the callback function; the job ends."""
+    """The provider's webhook reaches the callback function; the job ends; its stream record reaches
+    the job-events function, which queues the notification."""
     ((status, body),) = stack.deliver_callbacks(1)
     assert status == 200 and body["id"] == job_id
+    stack.run_events()
 
 
 def test_finished_job_is_posted_signed_with_the_fields_of_get(stack, fake_aifaceswap, webhook_receiver):
@@ -272,6 +275,7 @@ def test_partial_batch_failure_reports_only_the_failed_record(stack, fake_aiface
         good = submit(stack, fake_aifaceswap, webhook_receiver.url)
         bad = submit(stack, fake_aifaceswap, broken.url)
         stack.deliver_callbacks(2)
+        stack.run_events()
         messages = stack.receive("NotifyQueue")
         assert len(messages) == 2
 

@@ -2,12 +2,14 @@
 notify tests.
 
 The resources come from the local stack's own provisioning of the template (the jobs table with its key
-schema and TTL, the bucket with its ``inbox/`` notification to the inbox queue, the queues with their
-dead-letter queues and maxReceiveCount, the poller state machine): the tests run against what the
-template defines, not a copy. Handlers are the real ``functions/*/app.py`` modules. API requests and
-provider callbacks reach them as API Gateway proxy events; queue messages as the SQS event source
-mapping hands them over (succeeded records deleted, failed ones left in flight). Providers are the
-loopback fakes; their webhooks reach a loopback receiver and are handed to the callback function.
+schema, TTL and change stream, the bucket with its ``inbox/`` notification to the inbox queue, the
+queues with their dead-letter queues and maxReceiveCount, the poller state machine): the tests run
+against what the template defines, not a copy. Handlers are the real ``functions/*/app.py`` modules.
+API requests and provider callbacks reach them as API Gateway proxy events; queue messages as the SQS
+event source mapping hands them over (succeeded records deleted, failed ones left in flight); the jobs
+table's stream records as its event source mapping hands them to the job-events function
+(``swapgate_dev.streams``: the template's filter, partial batch failures). Providers are the loopback
+fakes; their webhooks reach a loopback receiver and are handed to the callback function.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, WebhookReceiver
 from swapgate_dev.local.provision import deploy, plan
 from swapgate_dev.local.sam import SamTemplate
 from swapgate_dev.local.sqs import sqs_event
+from swapgate_dev.streams import StreamSource, stream_mappings
 
 from support.functions import (
     ACCOUNT,
@@ -88,6 +91,7 @@ class Deployment:
     queue_arns: dict[str, str]
     redrive: dict[str, int]  # maxReceiveCount by queue
     callbacks: WebhookReceiver
+    job_stream: StreamSource
     delivered: int = 0
     _functions: dict[str, ModuleType] = field(default_factory=dict)
 
@@ -123,6 +127,10 @@ class Deployment:
     @property
     def notify_module(self) -> ModuleType:
         return self.function("notify")
+
+    @property
+    def job_events_module(self) -> ModuleType:
+        return self.function("job_events")
 
     # --- API Gateway --------------------------------------------------------------------------------
 
@@ -193,8 +201,15 @@ class Deployment:
         """Hand every message waiting on the inbox queue to the trigger function."""
         return self.invoke(self.trigger_module, "InboxQueue", self.receive("InboxQueue"))
 
+    def run_events(self) -> list[dict]:
+        """Hand the jobs table's new stream records (jobs that ended) to the job-events function, which
+        publishes results and queues notifications; a failed record comes again on the next call."""
+        return self.job_stream.pump(lambda event: self.job_events_module.handler(event, lambda_context()))
+
     def run_notify(self) -> dict:
-        """Hand every message waiting on the notify queue to the notify function."""
+        """Hand every message waiting on the notify queue to the notify function (after the job-events
+        function has handled the stream's new records: on AWS both run on their own)."""
+        self.run_events()
         return self.invoke(self.notify_module, "NotifyQueue", self.receive("NotifyQueue"))
 
     def depth(self, logical_id: str) -> int:
@@ -257,9 +272,9 @@ def deployed(
     notify_queue: bool,
     functions: Iterable[str],
 ) -> Iterator[Deployment]:
-    """The deployment with the fakes behind it. With ``notify_queue`` the functions hand client webhooks
-    to the notify queue (``SWAPGATE_NOTIFY_QUEUE_URL``), else they deliver them inline. ``functions``
-    are imported now; the others on first use."""
+    """The deployment with the fakes behind it. With ``notify_queue`` the job-events function queues
+    ended jobs' notifications on the notify queue (``SWAPGATE_NOTIFY_QUEUE_URL``); without it, nothing
+    is notified. ``functions`` are imported now; the others on first use."""
     with WebhookReceiver() as callbacks:
         env = harness_environment(
             public_url=callbacks.base_url,
@@ -289,6 +304,13 @@ def deployed(
             }
             if notify_queue:
                 monkeypatch.setenv("SWAPGATE_NOTIFY_QUEUE_URL", created.queue_urls["NotifyQueue"])
+            (mapping,) = stream_mappings(template)
+            # botocore sends calls naming a stream ARN to an account endpoint (<account>.streams-ddb...)
+            # that moto does not serve: name the regional one
+            streams = boto3.client(
+                "dynamodbstreams", endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
+            )
+            job_stream = StreamSource.for_table(streams, boto3.client("dynamodb"), TABLE, mapping)
             deployment = Deployment(
                 s3=boto3.client("s3"),
                 sqs=boto3.client("sqs"),
@@ -297,6 +319,7 @@ def deployed(
                 queue_arns=dict(created.queue_arns),
                 redrive=redrive,
                 callbacks=callbacks,
+                job_stream=job_stream,
             )
             for name in functions:
                 deployment.function(name)

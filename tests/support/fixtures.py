@@ -36,7 +36,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture
 def deployment(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Deployment]:
-    """The deployment as the API sees it: client webhooks delivered inline."""
+    """The deployment as the API sees it (no notify queue: ended jobs notify nobody)."""
     with deployed(
         monkeypatch, fake_aifaceswap, fake_ttapi, notify_queue=False, functions=("api", "callback", "poll")
     ) as running:

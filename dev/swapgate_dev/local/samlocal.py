@@ -83,6 +83,7 @@ POLL_EVENTS = {
         "max_interval_seconds": 300,
         "deadline": FIXED_EPOCH_MS // 1000 + 1800,
         "deadline_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(FIXED_EPOCH_MS // 1000 + 1800)),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(FIXED_EPOCH_MS // 1000)),
     },
     "poll_time_out.json": {"action": "time_out", "job_id": JOB_ID},
 }

@@ -6,14 +6,20 @@ Every delivery is signed as Standard Webhooks describes (``webhook-id``, ``webho
 the format the client asked for (``swapgate.views``).
 
 :class:`Notifier` is the notify function's logic: one notify-queue message ``{"job_id", "status"}``
-in; the manifest's outbox record updated (inbox jobs) and the webhook delivered; a failed delivery
-backs off (visibility timeout growing with the receive count) and is retried by SQS until the
-queue's dead-letter queue takes it.
+in (queued by the job-events function, at least once); the manifest's outbox record updated (inbox
+jobs) and the webhook delivered; a failed delivery backs off (visibility timeout growing with the
+receive count) and is retried by SQS until the queue's dead-letter queue takes it.
+
+A webhook is sent once per transition even when its message comes twice: the delivery is claimed on
+the job item for a short lease before the POST, and recorded there (``notified``) after a 2xx; a
+message whose webhook is recorded is dropped, one whose claim another delivery holds is retried.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +36,7 @@ from swapgate.errors import (
     RequestFailed,
     SwapgateError,
 )
-from swapgate.jobs import Job, JobStore
+from swapgate.jobs import ALREADY_SENT, CLAIM_HELD, Job, JobStore, with_write_retries
 from swapgate.netsafety import checked_addresses, parse
 from swapgate.outbound import safe_request
 from swapgate.retry import Backoff
@@ -44,6 +50,9 @@ DELIVERY_DEADLINE_SECONDS = 5.0
 #: the wait before the next try of a failed delivery: 30 s, 60 s, 120 s ... at most 15 minutes
 RETRY_BACKOFF = Backoff(base=30, cap=900)
 USER_AGENT = "Swapgate-Webhooks/1"
+#: how long a delivery holds its claim: longer than the notify function's timeout, so a live delivery
+#: is never taken over, short enough that one that died is retried soon (the queue's own delay is 90 s)
+CLAIM_LEASE_SECONDS = 60
 
 
 def message_id(job: Job) -> str:
@@ -167,11 +176,35 @@ class Notifier:
 
             inbox.job_ended(job, self.store, self.storage)
         if job.webhook:
-            try:
-                deliver(job, self.storage)
-            except DeliveryRefused as exc:
-                logger.warning("webhook dropped", extra={"reason": exc.message})
+            self._deliver_once(job)
         return job
+
+    def _deliver_once(self, job: Job) -> None:
+        msg_id, token = message_id(job), uuid.uuid4().hex
+        claim = self.store.claim_notification(
+            job.id, msg_id, token, now=time.time(), lease=CLAIM_LEASE_SECONDS
+        )
+        if claim == ALREADY_SENT:
+            logger.info("webhook already delivered; duplicate message dropped", extra={"webhook_id": msg_id})
+            return
+        if claim == CLAIM_HELD:
+            raise DeliveryFailed("another delivery of this webhook is in progress; tried again later")
+        try:
+            deliver(job, self.storage)
+        except DeliveryRefused as exc:
+            logger.warning("webhook dropped", extra={"reason": exc.message})
+            self._release(job.id, token)
+            return
+        except Exception:
+            self._release(job.id, token)
+            raise
+        with_write_retries(lambda: self.store.record_notified(job.id, msg_id))
+
+    def _release(self, job_id: str, token: str) -> None:
+        try:
+            self.store.release_notification(job_id, token)
+        except Exception:  # the claim's lease runs out instead
+            logger.warning("could not release the delivery claim", exc_info=True)
 
     def process(
         self,

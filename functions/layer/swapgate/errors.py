@@ -164,6 +164,11 @@ class ProviderBusy(ProviderError):
     retryable = True
 
 
+class ProviderAnswerUnknown(ProviderBusy):
+    """The request reached the provider but its answer never came (read timeout, connection lost):
+    it may have accepted, and charged for, the job."""
+
+
 class ProviderInvalidInput(ProviderError):
     """The provider rejected the input."""
 
@@ -208,6 +213,14 @@ class NotConfigured(SwapgateError):
 
     code = "not_configured"
     status = 503
+
+
+class ServiceUnavailable(SwapgateError):
+    """Swapgate could not start the job right now (nothing was created); try again."""
+
+    code = "service_unavailable"
+    status = 503
+    retryable = True
 
 
 class MissingSecret(NotConfigured):

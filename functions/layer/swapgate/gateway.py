@@ -3,11 +3,15 @@
 The API, callback, poll and trigger functions are thin shells around these. Callback and poller
 finish jobs through the same ``apply_provider_update``, so they copy results and move states the
 same way, and racing each other produces one terminal transition and one result object.
+
+A terminal transition is the only thing written here when a job ends: the jobs table's change stream
+hands it to the job-events function (``swapgate.job_events``), which publishes the result and queues
+the client notification, at least once, whatever happens to this process after the write.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +25,14 @@ from swapgate.errors import (
     JobNotFound,
     NotFound,
     OperationNotSupported,
+    ProviderAnswerUnknown,
     ProviderBadResponse,
     ProviderJobNotFound,
+    ServiceUnavailable,
     SwapgateError,
     Unauthorized,
 )
-from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected
+from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected, with_write_retries
 from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
 from swapgate.poller import Poller
@@ -35,6 +41,9 @@ from swapgate.providers.registry import get_provider, providers_supporting, resu
 from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
 
 logger = Logger(child=True)
+
+#: how long after the deadline the poller keeps asking to copy a result the provider reports ready
+RESULT_GRACE_SECONDS = 3600
 
 
 @dataclass
@@ -67,23 +76,12 @@ class SubmitRequest:
 class Gateway:
     store: JobStore
     storage: Storage
-    sqs: Any = None
-    notify_queue_url: str | None = None
     provider_factory: Callable[[str | None], Provider] = get_provider
     poller: Poller | None = None  # None: no state machine, jobs end by their webhook alone
 
     @classmethod
     def from_env(cls) -> Gateway:
-        import boto3
-
-        notify_queue_url = config.env("SWAPGATE_NOTIFY_QUEUE_URL")
-        return cls(
-            store=JobStore.from_env(),
-            storage=Storage.from_env(),
-            sqs=boto3.client("sqs") if notify_queue_url else None,
-            notify_queue_url=notify_queue_url,
-            poller=Poller.from_env(),
-        )
+        return cls(store=JobStore.from_env(), storage=Storage.from_env(), poller=Poller.from_env())
 
     # --- providers ---------------------------------------------------------------------------
 
@@ -117,30 +115,46 @@ class Gateway:
 
     # --- submit ------------------------------------------------------------------------------
 
-    def submit(self, request: SubmitRequest, public_url: str) -> Job:
-        """Create a job, start its poller, hand it to the provider; never leaves it queued."""
+    def submit(self, request: SubmitRequest, public_url: str, *, job_id: str | None = None) -> Job:
+        """Start a job's poller, create its record, hand it to the provider: in that order, so that
+        every failure is safe.
+
+        No poller or no record -> ServiceUnavailable (nothing was sent; a poller without a record
+        ends itself). A definite refusal -> failed, raised with ``exc.job``. No answer -> running
+        without a provider job id (its webhook or the deadline ends it). Accepted -> running. Once
+        the provider may have the job, submit returns it rather than raising, so a retry with the
+        same Idempotency-Key finds it instead of paying twice. With ``job_id`` (the inbox's) submit
+        is create-if-absent: a job that exists is returned and never submitted again.
+        """
         provider = self.provider_for(request.provider, request.operation)
         if request.webhook:
             check_url(request.webhook, "webhook")
+        if job_id is not None and (existing := self.store.find(job_id)) is not None:
+            return existing
         source = self.host_image(request.source)
         faces = [self.host_image(face) for face in request.faces]
 
-        job = self.store.create(
-            Job(
-                id=new_job_id(),
-                provider=provider.name,
-                operation=request.operation.value,
-                webhook=request.webhook,
-                webhook_format=request.webhook_format,
-                origin=request.origin,
-                manifest_key=request.manifest_key,
-                owner=request.owner,
-            )
+        job = Job(
+            id=job_id or new_job_id(),
+            provider=provider.name,
+            operation=request.operation.value,
+            webhook=request.webhook,
+            webhook_format=request.webhook_format,
+            origin=request.origin,
+            manifest_key=request.manifest_key,
+            owner=request.owner,
         )
         logger.append_keys(job_id=job.id)
+        self._start_poller(job, request.timeout_seconds)
+        try:
+            stored, created = with_write_retries(lambda: self.store.create_if_absent(job))
+        except Exception as exc:  # the poller finds no record and ends itself
+            logger.exception("the job record could not be created; nothing was sent to the provider")
+            raise ServiceUnavailable("the job could not be started; nothing was sent, try again") from exc
+        if not created and stored.created_at != job.created_at:  # another submit of this id was first
+            return stored
         logger.info("job created", extra={"provider": provider.name, "operation": job.operation})
         _count("JobsSubmitted", job, "accepted")
-        self._start_poller(job, request.timeout_seconds)
         callback_url = (
             f"{public_url.rstrip('/')}/callbacks/{provider.name}/{job.id}"
             f"?token={quote(signing.callback_token(job.id))}"
@@ -150,22 +164,52 @@ class Gateway:
                 answer = provider.multi_swap(source, faces, request.indexes, callback_url)
             else:
                 answer = provider.swap(source, faces[0], callback_url)
+        except ProviderAnswerUnknown as exc:
+            logger.warning("the provider's answer never came; the job runs on", extra={"error": exc.message})
+            return self._accepted(job, submit_ambiguous=True)
         except SwapgateError as exc:
-            job = self._finish(job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message)
-            exc.job = job  # type: ignore[attr-defined]  # lets the API name the failed job
+            exc.job = self._refused(job, exc)  # type: ignore[attr-defined]  # lets the API name the job
             raise
-        try:
-            job = self.store.transition(
-                job.id, JobStatus.RUNNING, provider_job_id=answer.job_id, points=answer.cost
-            )
-        except TransitionRejected as rejected:  # the provider's webhook was faster than we were
-            job = self.store.update(job.id, provider_job_id=answer.job_id, points=answer.cost)
-            logger.info("provider answered after its webhook", extra={"status": rejected.job.status})
-        return job
+        return self._accepted(job, provider_job_id=answer.job_id, points=answer.cost)
 
     def _start_poller(self, job: Job, timeout_seconds: int | None = None) -> None:
-        if self.poller:
-            self.store.update(job.id, execution_arn=self.poller.start(job, timeout_seconds))
+        if not self.poller:
+            return
+        try:
+            execution = self.poller.start(job.id, timeout_seconds)
+        except Exception as exc:
+            logger.exception("the poller could not be started; no job was created")
+            raise ServiceUnavailable("the job could not be started; nothing was created, try again") from exc
+        job.execution_arn, job.deadline = execution.arn, execution.input.deadline
+
+    def _accepted(self, job: Job, **changes: Any) -> Job:
+        """queued -> running with what the provider answered. Never raises: the provider may have
+        charged for the job, so the client must learn its id."""
+        try:
+            return with_write_retries(lambda: self.store.transition(job.id, JobStatus.RUNNING, **changes))
+        except TransitionRejected as rejected:  # the provider's webhook was faster than we were
+            logger.info("provider answered after its webhook", extra={"status": rejected.job.status})
+            job, changes = rejected.job, {k: v for k, v in changes.items() if k != "submit_ambiguous"}
+        except Exception:
+            logger.exception(
+                "could not record the provider's answer; its webhook or the deadline ends the job"
+            )
+            return job
+        try:
+            return with_write_retries(lambda: self.store.update(job.id, **changes)) if changes else job
+        except Exception:
+            logger.exception("could not record the provider's answer")
+            return job
+
+    def _refused(self, job: Job, exc: SwapgateError) -> Job:
+        """The provider refused the job: it ends failed (or, if even that write fails, by the deadline)."""
+        try:
+            return with_write_retries(
+                lambda: self._finish(job.id, JobStatus.FAILED, error_code=exc.code, error_message=exc.message)
+            )
+        except Exception:
+            logger.exception("could not mark the refused job failed; the deadline ends it")
+            return job
 
     # --- finishing ---------------------------------------------------------------------------
 
@@ -179,6 +223,8 @@ class Gateway:
             raise InvalidRequest("the update names another provider job", field="task_id")
         if job.status is JobStatus.QUEUED:
             job = self._to_running(job, update)
+        elif update.job_id and not job.provider_job_id:  # submit never learnt it (ambiguous answer)
+            job = self.store.update(job.id, provider_job_id=update.job_id)
         if update.state is ProviderState.SUCCEEDED:
             return self._succeed(job, update)
         if update.state is ProviderState.FAILED:
@@ -187,7 +233,7 @@ class Gateway:
                 JobStatus.FAILED,
                 error_code=update.error_code or "provider_job_failed",
                 error_message=update.error_message or "the provider could not swap the faces",
-                points=update.cost if update.cost is not None else job.points,
+                points=update.cost,
             )
         return job
 
@@ -226,7 +272,7 @@ class Gateway:
                 job.id, JobStatus.FAILED, error_code="provider_bad_response", error_message="no result image"
             )
         try:
-            key = self.storage.copy_result_to_s3(
+            staged = self.storage.stage_result(
                 job.id, update.result_url, trusted_s3=results_in_bucket(job.provider)
             )
         except SwapgateError as exc:
@@ -235,39 +281,86 @@ class Gateway:
             return self._finish(
                 job.id, JobStatus.FAILED, error_code="result_copy_failed", error_message=exc.message
             )
-        points = update.cost if update.cost is not None else job.points
-        finished = self._finish(job.id, JobStatus.SUCCEEDED, result_key=key, points=points)
-        if finished.result_key != key:  # canceled (or ended) meanwhile: drop the late result
-            self.storage.delete(key)
+        # A failure other than a rejection leaves the staged copy: the write may have happened after
+        # all, and then the job-events function publishes it; if not, the staging/ lifecycle removes it.
+        try:
+            finished = self.store.transition(
+                job.id,
+                JobStatus.SUCCEEDED,
+                result_key=staged.result_key,
+                staged_key=staged.key,
+                points=update.cost,
+            )
+        except TransitionRejected as rejected:  # canceled (or ended) meanwhile: drop the late result
+            logger.info("job already finished", extra={"status": rejected.job.status, "wanted": "succeeded"})
+            self._drop_staged(staged.key)
+            return rejected.job
+        self._ended(finished)
+        try:  # the job-events function publishes it too; doing it now gives the client its URL at once
+            self.storage.publish_result(staged.key, staged.result_key)
+        except Exception:
+            logger.warning("result not published yet; the job-events function publishes it", exc_info=True)
         return finished
 
+    def _drop_staged(self, key: str) -> None:
+        try:
+            self.storage.delete(key)
+        except Exception:  # the staging/ lifecycle removes it
+            logger.warning("could not remove a staged result", exc_info=True)
+
     def _finish(self, job_id: str, status: JobStatus, **changes: Any) -> Job:
-        """The one way into a terminal status: conditional write, then the notify message."""
+        """The one way into a terminal status (but success, see ``_succeed``): the conditional write."""
         try:
             job = self.store.transition(job_id, status, **changes)
         except TransitionRejected as rejected:
             logger.info("job already finished", extra={"status": rejected.job.status, "wanted": status})
             return rejected.job
-        logger.info("job finished", extra={"status": job.status, "error_code": job.error_code})
-        _count("JobsFinished", job, str(job.status))
-        self._enqueue_notification(job)
+        self._ended(job)
         return job
 
-    def _enqueue_notification(self, job: Job) -> None:
-        if not (self.sqs and self.notify_queue_url) or not (job.webhook or job.manifest_key):
-            return
-        self.sqs.send_message(
-            QueueUrl=self.notify_queue_url,
-            MessageBody=json.dumps({"job_id": job.id, "status": str(job.status)}),
-        )
+    def _ended(self, job: Job) -> None:
+        logger.info("job finished", extra={"status": job.status, "error_code": job.error_code})
+        _count("JobsFinished", job, str(job.status))
 
     def time_out(self, job_id: str) -> Job:
+        """The deadline passed: the job ends timed_out, unless the provider (asked one last time, when
+        it can be) has finished it; then it ends as the provider says. Raises JobNotFound."""
+        job = self.store.get(job_id)
+        if job.status.terminal:
+            return job
+        finished = self._last_look(job)
+        if finished is not None:
+            return finished
         return self._finish(
             job_id,
             JobStatus.TIMED_OUT,
             error_code="timed_out",
             error_message="the provider did not finish the job before the deadline",
         )
+
+    def _last_look(self, job: Job) -> Job | None:
+        """The job as the provider's final word leaves it, or None to time it out. A result the
+        provider has but that cannot be copied right now raises (the poller asks again later) until
+        RESULT_GRACE_SECONDS after the deadline."""
+        if not job.provider_job_id:
+            return None
+        provider = self.provider_factory(job.provider)
+        if not provider.supports(Operation.FETCH):
+            return None
+        try:
+            update = provider.fetch(job.provider_job_id)
+        except SwapgateError as exc:
+            logger.info("last fetch failed", extra={"error_code": exc.code})
+            return None
+        if not update.state.terminal:
+            return None
+        try:
+            finished = self.apply_provider_update(job.id, update)
+        except SwapgateError as exc:
+            if exc.retryable and time.time() < (job.deadline or 0) + RESULT_GRACE_SECONDS:
+                raise
+            return None
+        return finished if finished.status.terminal else None
 
     def cancel(self, job_id: str) -> Job:
         job = self.store.get(job_id)

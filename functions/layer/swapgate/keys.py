@@ -5,7 +5,7 @@ kind of item in it has its own ``id`` form, and every writer builds its ids here
 
 | item | ``id`` | written by |
 |---|---|---|
-| a job | ``job_<32 hex>`` | ``swapgate.jobs.JobStore`` |
+| a job | ``job_<32 hex>`` (an inbox job's derived from its manifest version and index) | ``swapgate.jobs.JobStore`` |
 | an inbox batch | ``manifest#<manifest key>`` | the inbox's batch record store |
 | a rate-limit window | ``ratelimit#<owner digest>#<epoch minute>`` | ``swapgate.access.RateLimiter`` |
 | an Idempotency-Key record | ``<function>.<name>#<md5 of the key>`` (Powertools' own form) | the API's idempotent submit |
@@ -15,6 +15,7 @@ Reads of jobs check that an item is a job (:func:`is_job_item`), so no other kin
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -44,6 +45,13 @@ _JOB_ID = re.compile(rf"{JOB_PREFIX}[0-9a-f]{{32}}")
 def is_job_id(value: str) -> bool:
     """Whether ``value`` has the form of a job id (what ``new_job_id`` makes)."""
     return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+
+
+def inbox_job_id(manifest_key: str, version: str, index: int) -> str:
+    """The id of a manifest's job: the same for every trigger that starts that version of it, so a
+    retried or duplicate event can never start the job twice."""
+    digest = hashlib.sha256(f"{manifest_key}|{version}|{index}".encode()).hexdigest()
+    return f"{JOB_PREFIX}{digest[:32]}"
 
 
 def item_key(item_id: str) -> dict[str, str]:

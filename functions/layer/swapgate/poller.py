@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools import Logger
 
 from swapgate import config
+from swapgate.errors import JobNotFound
 from swapgate.jobs import Job
 
 logger = Logger(child=True)
@@ -32,6 +35,11 @@ POLL_INITIAL_SECONDS = 60
 POLL_INTERVAL_SECONDS = 30
 POLL_MAX_INTERVAL_SECONDS = 300
 JOB_TIMEOUT_SECONDS = 1800
+#: submit starts the execution before it creates the job record: a poll that finds no record this
+#: long after the execution started knows the record was never made, and ends the execution
+RECORD_GRACE_SECONDS = 60
+#: the poll answer's status for a job that has no record
+GONE = "gone"
 
 
 @dataclass
@@ -86,6 +94,14 @@ class ExecutionInput:
         )
 
 
+@dataclass(frozen=True)
+class Execution:
+    """A started execution: its ARN, and the input it runs with."""
+
+    arn: str
+    input: ExecutionInput
+
+
 @dataclass
 class Poller:
     """Starts and stops the state machine's executions: one per job, named after it."""
@@ -104,14 +120,21 @@ class Poller:
 
         return cls(sfn=boto3.client("stepfunctions"), state_machine_arn=state_machine_arn)
 
-    def start(self, job: Job, timeout_seconds: int | None = None) -> str:
-        """Start the job's execution (deadline: ``timeout_seconds`` from now, at most the deployment's
-        timeout); returns its ARN."""
-        execution_input = ExecutionInput.for_job(job.id, self.settings, time.time(), timeout_seconds)
-        execution = self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=job.id, input=json.dumps(asdict(execution_input))
-        )
-        return execution["executionArn"]
+    def start(self, job_id: str, timeout_seconds: int | None = None) -> Execution:
+        """Start the job's execution, named after the job (deadline: ``timeout_seconds`` from now, at
+        most the deployment's timeout).
+
+        A name that an earlier attempt for the same job id already used (an inbox job whose trigger
+        died before creating the record: that execution ends on its own) gets a fresh suffix, since
+        Step Functions never reuses a name."""
+        execution_input = ExecutionInput.for_job(job_id, self.settings, time.time(), timeout_seconds)
+        body = json.dumps(asdict(execution_input))
+        try:
+            answer = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=job_id, input=body)
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            name = f"{job_id}-{uuid.uuid4().hex[:12]}"
+            answer = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=body)
+        return Execution(answer["executionArn"], execution_input)
 
     def stop(self, execution_arn: str, cause: str = "job canceled") -> None:
         try:
@@ -145,24 +168,37 @@ class PollTask:
     max_interval_seconds: int
     deadline: int
     deadline_at: str | None  # None only in events from before it existed
+    #: when the execution started (``$$.Execution.StartTime``); None in events from before it was sent
+    started_at: str | None = None
     action: Literal["poll"] = POLL
 
-    def run(self, target: PollTarget) -> Job:
-        return target.poll_job(self.job_id)
+    def run(self, target: PollTarget) -> Job | None:
+        """The job after the poll; None when it has no record."""
+        try:
+            return target.poll_job(self.job_id)
+        except JobNotFound:
+            return None
 
-    def answer(self, job: Job) -> dict[str, Any]:
+    def answer(self, job: Job | None) -> dict[str, Any]:
         """The task's input keys (without action) and the next interval, status, terminal, expired.
 
-        The next wait never passes the deadline, so a job is timed out when its deadline comes,
-        not up to one interval later (what makes a short ``Cancel-After`` punctual)."""
-        terminal = job.status.terminal
+        A job without a record is terminal (the execution ends) once RECORD_GRACE_SECONDS have
+        passed since the execution started: submit creates the record just after starting it. The
+        next wait never passes the deadline, so a job is timed out when its deadline comes, not up to
+        one interval later (what makes a short ``Cancel-After`` punctual)."""
+        if job is None:
+            status, terminal = GONE, self._grace_over()
+            if terminal:
+                logger.warning("no record for this job: the poller ends")
+        else:
+            status, terminal = str(job.status), job.status.terminal
         now = time.time()
         interval = next_interval(self.interval_seconds, self.max_interval_seconds)
         if interval > 0 and not terminal:
             interval = max(1, min(interval, math.ceil(self.deadline - now)))
         return {
             "job_id": self.job_id,
-            "status": str(job.status),
+            "status": status,
             "terminal": terminal,
             "expired": not terminal and now >= self.deadline,
             "interval_seconds": interval,
@@ -170,6 +206,20 @@ class PollTask:
             "deadline": self.deadline,
             "deadline_at": self.deadline_at,
         }
+
+    def _grace_over(self) -> bool:
+        started = _epoch(self.started_at)
+        return started is None or time.time() >= started + RECORD_GRACE_SECONDS
+
+
+def _epoch(timestamp: str | None) -> float | None:
+    """An ISO-8601 time (``Z`` or an offset) in epoch seconds; None when absent or unreadable."""
+    if not timestamp:
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -179,13 +229,19 @@ class TimeOutTask:
     job_id: str
     action: Literal["time_out"] = TIME_OUT
 
-    def run(self, target: PollTarget) -> Job:
-        job = target.time_out(self.job_id)
+    def run(self, target: PollTarget) -> Job | None:
+        """The job after its time-out; None when it has no record (nothing to time out)."""
+        try:
+            job = target.time_out(self.job_id)
+        except JobNotFound:
+            logger.warning("deadline reached for a job without a record")
+            return None
         logger.info("deadline reached", extra={"status": job.status})
         return job
 
-    def answer(self, job: Job) -> dict[str, Any]:
-        return {"job_id": self.job_id, "status": str(job.status), "terminal": True, "expired": True}
+    def answer(self, job: Job | None) -> dict[str, Any]:
+        status = GONE if job is None else str(job.status)
+        return {"job_id": self.job_id, "status": status, "terminal": True, "expired": True}
 
 
 def parse_task(event: dict[str, Any]) -> PollTask | TimeOutTask:
@@ -199,4 +255,5 @@ def parse_task(event: dict[str, Any]) -> PollTask | TimeOutTask:
         max_interval_seconds=int(event.get("max_interval_seconds", interval)),
         deadline=int(event["deadline"]),
         deadline_at=event.get("deadline_at"),
+        started_at=event.get("started_at"),
     )

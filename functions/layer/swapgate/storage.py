@@ -1,7 +1,14 @@
 """The deployment's bucket: uploaded inputs, copied results, presigned URLs.
 
-Key layout: ``uploads/`` (client inputs, expire after a day), ``results/{job_id}.{ext}`` (copies of
-provider results), ``inbox/`` and ``outbox/`` (the S3 trigger), ``engine/`` (the local engine's output).
+Key layout: ``uploads/`` (client inputs, expire after a day), ``staging/{job_id}/`` (provider results
+copied in, not yet tied to a succeeded job; expire after a day), ``results/{job_id}.{ext}`` (the
+published result of a succeeded job), ``inbox/`` and ``outbox/`` (the S3 trigger), ``engine/`` (the
+local engine's output).
+
+A result reaches ``results/`` in three steps, so that only a succeeded job ever has one there: the
+provider's image is staged (:meth:`Storage.stage_result`), the job's conditional move to succeeded
+records both keys, then the staged object is published (:meth:`Storage.publish_result`, also done
+by the job-events function after every succeeded transition; only the first copy lands).
 """
 
 from __future__ import annotations
@@ -31,8 +38,24 @@ def max_image_bytes() -> int:
     return int(config.env("SWAPGATE_MAX_IMAGE_BYTES") or DEFAULT_MAX_IMAGE_BYTES)
 
 
+STAGING_PREFIX = "staging/"
+RESULTS_PREFIX = "results/"
+
+
 def result_key(job_id: str, kind: str) -> str:
-    return f"results/{job_id}.{images.EXTENSIONS[kind]}"
+    return f"{RESULTS_PREFIX}{job_id}.{images.EXTENSIONS[kind]}"
+
+
+def staging_prefix(job_id: str) -> str:
+    return f"{STAGING_PREFIX}{job_id}/"
+
+
+@dataclass(frozen=True)
+class StagedResult:
+    """A provider's result copied under ``staging/``, and where it is published once the job succeeded."""
+
+    key: str
+    result_key: str
 
 
 @dataclass
@@ -135,14 +158,13 @@ class Storage:
 
     # --- results ------------------------------------------------------------------------------
 
-    def copy_result_to_s3(self, job_id: str, url: str, *, trusted_s3: bool = False) -> str:
-        """Copy a provider's result image into ``results/{job_id}.{ext}`` and return the key.
+    def stage_result(self, job_id: str, url: str, *, trusted_s3: bool = False) -> StagedResult:
+        """Copy a provider's result image to a new key under ``staging/{job_id}/``.
 
         ``url`` is an https URL on a public host (checked, redirects re-checked, size-capped,
-        content checked by magic bytes), or, for the built-in engine only (``trusted_s3``), an
-        ``s3://`` URL under ``engine/`` in this bucket. The key depends only on the job and the image
-        type, and the write is conditional (``If-None-Match: *``): a duplicate webhook or the poller
-        racing the webhook never makes a second result object or a second version of it.
+        content checked by magic bytes), or, for a provider whose results are in this bucket
+        (``trusted_s3``), an ``s3://`` URL under ``engine/``. Every call makes its own staging key, so
+        racing writers never share one; only the writer whose transition wins gets published.
         """
         if url.startswith("s3://") and trusted_s3:
             data = self._engine_result(url)
@@ -151,23 +173,54 @@ class Storage:
         kind = images.sniff(data)
         if kind is None:
             raise ResultUnavailable("the provider's result is not a JPEG, PNG or WebP image")
-        key = result_key(job_id, kind)
+        extension = images.EXTENSIONS[kind]
+        staged = StagedResult(
+            f"{staging_prefix(job_id)}{uuid.uuid4().hex}.{extension}", result_key(job_id, kind)
+        )
+        self.s3.put_object(
+            Bucket=self.bucket, Key=staged.key, Body=data, ContentType=images.CONTENT_TYPES[kind]
+        )
+        return staged
+
+    def publish_result(self, staged_key: str, final_key: str) -> bool:
+        """Copy the staged result to its final key unless that exists (then the staged copy is removed).
+
+        Idempotent: the copy is conditional (``If-None-Match: *``), so of racing publishers only the
+        first lands. Returns False when neither object exists (the staged copy expired unpublished).
+        """
+        if not self.exists(final_key):
+            try:
+                self.s3.copy_object(
+                    Bucket=self.bucket,
+                    Key=final_key,
+                    CopySource={"Bucket": self.bucket, "Key": staged_key},
+                    IfNoneMatch="*",
+                )
+            except self.s3.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in ("NoSuchKey", "404"):  # published (and cleaned) by another writer, or lost
+                    return self.exists(final_key)
+                if code not in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                    raise
+        self.delete(staged_key)
+        return True
+
+    def clear_staging(self, job_id: str) -> int:
+        """Delete whatever is left under ``staging/{job_id}/``; returns how many objects went."""
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=staging_prefix(job_id))
+        found = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
+        if found:
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": found, "Quiet": True})
+        return len(found)
+
+    def exists(self, key: str) -> bool:
         try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=images.CONTENT_TYPES[kind],
-                IfNoneMatch="*",
-            )
+            self.s3.head_object(Bucket=self.bucket, Key=key)
         except self.s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in (
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            ):
-                raise
-            # another writer stored this job's result first: it is the same image
-        return key
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def _engine_result(self, url: str) -> bytes:
         parts = urlsplit(url)

@@ -5,9 +5,10 @@ One item ``manifest#<key>`` per manifest key (``swapgate.keys``), for the manife
     starting (a trigger holds a lease and records each job it starts) -> started -> done
 
 Duplicate S3 events never start a batch twice: the record is claimed with a conditional write keyed
-by the object's version (the event's ``sequencer``, else its ETag). A trigger that dies half-way
-leaves a ``starting`` record whose lease expires; the queue's retry then resumes after the last job
-it recorded. As in Powertools' idempotency (a record with its status rules, and a persistence layer
+by the object's version (the event's ``sequencer``, else its ETag), and the claim writes the id of
+every job it will start (``swapgate.keys.inbox_job_id``) before any starts. A trigger that dies
+half-way leaves a ``starting`` record whose lease expires; the queue's retry then resumes with the
+same ids, and submit's create-if-absent skips every job that already exists. As in Powertools' idempotency (a record with its status rules, and a persistence layer
 beside it), :func:`decide` says what an event means for a record and :class:`BatchStore` makes every
 DynamoDB call.
 """
@@ -42,7 +43,9 @@ class BatchRecord:
     claim: str | None = None  # the token of the trigger holding the lease
     lease_until: int = 0
     total: int = 0
-    #: one per job started, in manifest order: {"job_id": ...} or {"error": {"code", "message"}}
+    #: one per job, in manifest order: {"job_id": ...}, written before any job starts; a job that
+    #: could not be started also has {"error": {"code", "message"}} (records of older triggers may hold
+    #: an error alone, and only the jobs started so far)
     entries: list[dict[str, Any]] = field(default_factory=list)
     created_at: str = ""
     updated_at: str = ""
@@ -138,11 +141,19 @@ class BatchStore:
         return None if item is None else BatchRecord.from_item(item)
 
     def claim(
-        self, manifest_key: str, version: str, *, ordered: bool, resume: bool, total: int, now: float
+        self,
+        manifest_key: str,
+        version: str,
+        *,
+        ordered: bool,
+        resume: bool,
+        total: int,
+        now: float,
+        job_ids: list[str] | None = None,
     ) -> BatchRecord | None:
         """Take the lease on the batch for ``version`` with a new claim token: a fresh record (unless
-        the stored one is as new or newer), or, with ``resume``, the stored ``starting`` record whose
-        lease ran out. None when another trigger won."""
+        the stored one is as new or newer) holding an entry per id of ``job_ids``, or, with
+        ``resume``, the stored ``starting`` record whose lease ran out. None when another trigger won."""
         token, now = uuid.uuid4().hex, int(now)
         try:
             if resume:
@@ -169,6 +180,7 @@ class BatchStore:
                 claim=token,
                 lease_until=now + LEASE_SECONDS,
                 total=total,
+                entries=[{"job_id": job_id} for job_id in job_ids or ()],
                 created_at=now_iso(),
                 updated_at=now_iso(),
                 expires_at=keys.expires_at(),
@@ -185,9 +197,15 @@ class BatchStore:
             return None
 
     def append(self, record: BatchRecord, entry: dict[str, Any]) -> None:
-        """Record the next job started (also on ``record``). Raises BatchInProgress if the claim is lost."""
+        """Add an entry at the end (also on ``record``). Raises BatchInProgress if the claim is lost."""
         self._owned_update(record, "SET entries = list_append(entries, :entry)", {":entry": [entry]})
         record.entries.append(entry)
+
+    def record_error(self, record: BatchRecord, index: int, error: dict[str, str]) -> None:
+        """The job at ``index`` could not be started (also on ``record``). Raises BatchInProgress if
+        the claim is lost."""
+        self._owned_update(record, f"SET entries[{int(index)}].#error = :error", {":error": error})
+        record.entries[index] = {**record.entries[index], "error": error}
 
     def set_started(self, record: BatchRecord) -> None:
         """Every job is started: the lease ends. Raises BatchInProgress if the claim is lost."""
@@ -211,8 +229,9 @@ class BatchStore:
 
     def _owned_update(self, record: BatchRecord, expression: str, values: dict[str, Any]) -> None:
         names = {"#claim": "claim"}
-        if "#state" in expression:
-            names["#state"] = "state"
+        for name in ("state", "error"):
+            if f"#{name}" in expression:
+                names[f"#{name}"] = name
         try:
             self.table.update_item(
                 Key=keys.item_key(keys.manifest_record_id(record.manifest_key)),

@@ -61,10 +61,12 @@ def _result_row(index: int, entry: dict, jobs: dict[str, Job]) -> dict[str, Any]
     job_id = entry.get("job_id")
     job = jobs.get(job_id) if job_id else None
     if job is None:
-        if job_id:
+        if entry.get("error"):  # never started (the id was only intended)
+            error, job_id = dict(entry["error"]), None
+        elif job_id:
             error = {"code": "not_found", "message": "the job record is gone"}
         else:
-            error = dict(entry.get("error") or {"code": "not_started", "message": "the job was not started"})
+            error = {"code": "not_started", "message": "the job was not started"}
         return {
             "index": index,
             "id": job_id,

@@ -1,8 +1,11 @@
 """The inbox use case: a created manifest starts its jobs; the last job to end writes the result.
 
-Trigger side (:class:`Inbox`): read the manifest -> plan every job -> claim the batch record ->
-submit each job through ``Gateway.submit`` and record it -> started. Notify side (:func:`job_ended`):
-when a manifest's last job ends, write ``outbox/<name>.result.json`` and mark the batch done.
+Trigger side (:class:`Inbox`): read the manifest -> plan every job -> claim the batch record, which
+names every job's id (derived from the manifest version and the job's index) -> submit each job
+through ``Gateway.submit`` with its id (create-if-absent: a job that exists is never submitted again)
+-> started. So each job of a manifest starts exactly once and is recorded before it starts, across
+crashes and duplicate events. Notify side (:func:`job_ended`): when a manifest's last job ends, write
+``outbox/<name>.result.json`` and mark the batch done.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from swapgate import config
+from swapgate import budget, config, keys
 from swapgate.errors import NotConfigured, ObjectTooLarge, SwapgateError
 from swapgate.gateway import Gateway, SubmitRequest
 from swapgate.inbox.batches import (
@@ -43,6 +46,9 @@ from swapgate.jobs import Job, JobStore
 from swapgate.storage import Storage
 
 logger = Logger(child=True)
+
+#: a trigger with less time left than this starts no further job: the queue's retry resumes the batch
+MIN_SUBMIT_SECONDS = 30
 
 
 @dataclass
@@ -117,9 +123,16 @@ class Inbox:
             raise NotConfigured("set SWAPGATE_PUBLIC_URL: providers call back there")
         for request in requests:
             request.manifest_key = key
+        job_ids = [keys.inbox_job_id(key, version, index) for index in range(len(requests))]
 
         record = self.batches.claim(
-            key, version, ordered=ordered, resume=decision == RESUME, total=len(requests), now=self.clock()
+            key,
+            version,
+            ordered=ordered,
+            resume=decision == RESUME,
+            total=len(requests),
+            now=self.clock(),
+            job_ids=job_ids,
         )
         if record is None:  # another trigger won the claim
             decision = decide(self.batches.get(key), version, ordered, self.clock())
@@ -128,8 +141,10 @@ class Inbox:
             return Outcome(key, decision)
         if decision == NEW:
             self.outbox.clear(key)
-        for request in requests[len(record.entries) :]:
-            self.batches.append(record, self._submit(request))
+        for index in range(len(record.entries), len(requests)):  # a record of an older trigger
+            self.batches.append(record, {"job_id": job_ids[index]})
+        for index, request in enumerate(requests):
+            self._start(record, index, request)
         self.batches.set_started(record)
         logger.info("manifest jobs started", extra={"jobs": len(record.entries)})
         _complete(key, self.batches, self.gateway.store, self.outbox)
@@ -146,16 +161,25 @@ class Inbox:
             logger.info("manifest deleted or replaced since this event; a newer event starts it")
         return data
 
-    def _submit(self, request: SubmitRequest) -> dict[str, Any]:
+    def _start(self, record: BatchRecord, index: int, request: SubmitRequest) -> None:
+        """Start the job at ``index`` under the id the record names, unless it exists or is known
+        not to start; a job that cannot start gets its error recorded."""
+        entry = record.entries[index]
+        job_id = entry.get("job_id")
+        if not job_id or entry.get("error"):
+            return
+        left = budget.remaining()
+        if left is not None and left < MIN_SUBMIT_SECONDS:
+            raise BatchInProgress(f"out of time starting the jobs of {record.manifest_key}; resumed later")
         try:
-            job = self.gateway.submit(request, self.public_url or "")
+            self.gateway.submit(request, self.public_url or "", job_id=job_id)
         except SwapgateError as exc:
-            failed = getattr(exc, "job", None)
-            if failed is not None:  # the job exists and is failed; its notification fills the outbox
-                return {"job_id": failed.id}
+            if (
+                getattr(exc, "job", None) is not None
+            ):  # the job exists, failed: its notification fills the outbox
+                return
             logger.warning("manifest job not started", extra={"error_code": exc.code})
-            return {"error": {"code": exc.code, "message": exc.message}}
-        return {"job_id": job.id}
+            self.batches.record_error(record, index, {"code": exc.code, "message": exc.message})
 
 
 # --- the notify side ----------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from typing import Any, Literal
 import requests
 from requests.auth import AuthBase
 
-from swapgate.errors import ProviderBadResponse, SwapgateError
+from swapgate import budget
+from swapgate.errors import ProviderAnswerUnknown, ProviderBadResponse, ProviderBusy, SwapgateError
 from swapgate.providers.http_errors import error_for, is_connect_failure, parse_retry_after, transport_error
 from swapgate.retry import Backoff, call_with_retries
 
@@ -135,8 +136,17 @@ class ProviderHttp:
         files: Any = None,
         check: Callable[[dict], None] | None = None,
     ) -> dict:
-        """POST something that starts (paid) work. Retried only when the connection never opened."""
-        return self.request("POST", path, kind="submit", json=json, data=data, files=files, check=check)
+        """POST something that starts (paid) work. Retried only when the connection never opened.
+
+        Raises ProviderAnswerUnknown when the request was sent but no answer came: the provider may
+        have accepted it."""
+        try:
+            return self.request("POST", path, kind="submit", json=json, data=data, files=files, check=check)
+        except ProviderBusy as exc:
+            sent = isinstance(exc.__cause__, requests.exceptions.RequestException)
+            if sent and not is_connect_failure(exc.__cause__):
+                raise ProviderAnswerUnknown(exc.message) from exc.__cause__
+            raise
 
     def read(
         self,
@@ -185,7 +195,7 @@ class ProviderHttp:
                     data=data,
                     files=files,
                     params=params,
-                    timeout=(self.connect_timeout, self.read_timeout),
+                    timeout=budget.timeouts(self.connect_timeout, self.read_timeout),
                     allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:

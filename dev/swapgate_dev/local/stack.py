@@ -26,6 +26,8 @@ from swapgate_dev.local.runtime import LambdaFunction
 from swapgate_dev.local.sam import SamTemplate
 from swapgate_dev.local.settings import AWS_CREDENTIALS, REGION, REPO_ROOT, LocalSettings
 from swapgate_dev.local.sqs import SqsEventSource
+from swapgate_dev.local.stream_source import StreamEventSource
+from swapgate_dev.streams import stream_mappings
 
 log = logging.getLogger("swapgate_dev.local")
 
@@ -47,7 +49,7 @@ class LocalStack:
         self.launcher: Launcher | None = None
         self._warm_up: threading.Thread | None = None
         self._stopping = threading.Event()
-        self.sources: list[SqsEventSource] = []
+        self.sources: list[SqsEventSource | StreamEventSource] = []
         self._clients: list[Any] = []
         self.ready = False
         self.startup_seconds: float | None = None
@@ -177,6 +179,7 @@ class LocalStack:
                 )
                 event_source.start()
                 self.sources.append(event_source)
+            self._start_stream_sources()
             self._warm_up = threading.Thread(target=self._warm_functions, name="warm-up", daemon=True)
             self._warm_up.start()
         except BaseException:
@@ -185,6 +188,32 @@ class LocalStack:
         self.startup_seconds = time.monotonic() - started
         self.ready = True
         return self
+
+    def _start_stream_sources(self) -> None:
+        """The template's DynamoDB stream events (the jobs table's change stream -> JobEventsFunction)."""
+        clients = {
+            service: boto3.client(
+                service,
+                endpoint_url=self.aws.url,
+                region_name=REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+                config=Config(connect_timeout=5, read_timeout=30),
+            )
+            for service in ("dynamodb", "dynamodbstreams")
+        }
+        self._clients.extend(clients.values())
+        for mapping in stream_mappings(self.template):
+            if mapping.function_id not in self.functions:
+                continue
+            source = StreamEventSource.for_mapping(
+                mapping,
+                streams=clients["dynamodbstreams"],
+                dynamodb=clients["dynamodb"],
+                table_name=str(self.deployment.resolver.resolve({"Ref": mapping.table_id})),
+                invoke=self.functions[mapping.function_id].invoke,
+            )
+            self.sources.append(source.start())
 
     def _warm_functions(self) -> None:
         """Boot the launcher, then start one environment per function, so init errors show at once

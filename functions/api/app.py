@@ -6,10 +6,14 @@ answer. OpenAPI and the Swagger UI are generated from these route definitions.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from swapgate.errors import SwapgateError
@@ -25,6 +29,7 @@ from api_models import (
     UploadTicket,
 )
 from api_support import (
+    CACHED,
     IDEMPOTENCY,
     accepted,
     authorize,
@@ -42,14 +47,22 @@ from compat_routes import ERROR_DIALECTS
 from compat_routes import router as compat_router
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(
-    path="/v1/docs", title="Swapgate", version="1", description="One API over face-swap providers."
-)
 install_error_handlers(app, ERROR_DIALECTS)
+coldstart.snapstart(warm=tracer.load, refresh=CACHED)
+SWAGGER_PATH = "/v1/docs"
+
+
+@cache
+def swagger() -> None:
+    """The Swagger UI route, added by the first request for it: adding it loads the OpenAPI models."""
+    app.enable_swagger(
+        path=SWAGGER_PATH, title="Swapgate", version="1", description="One API over face-swap providers."
+    )
+
 
 IdempotencyKey = Annotated[
     str | None,
@@ -133,6 +146,8 @@ def handler(event: dict, context: object) -> dict:
         check_body_framing(event)
     except SwapgateError as exc:
         return error_event_response(exc, event)
+    if (event.get("path") or "").startswith(SWAGGER_PATH):
+        swagger()
     app.append_context(owner=owner)
     IDEMPOTENCY.register_lambda_context(context)
     return app.resolve(event, context)

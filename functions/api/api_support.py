@@ -255,9 +255,9 @@ IDEMPOTENCY = IdempotencyConfig(
 
 @cache
 def _idempotent_submit():
-    # the persistence layer (and boto3 with it) loads with the first request that carries a key
-    from aws_lambda_powertools.utilities.idempotency.idempotency import idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+    # the persistence layer (and boto3 with it) loads with the first request that carries a key; from
+    # the package face, which loads its modules in the order they need (swapgate.coldstart)
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
     persistence = DynamoDBPersistenceLayer(
         table_name=config.env("SWAPGATE_TABLE"), key_attr="id", expiry_attr="expires_at"

@@ -5,7 +5,9 @@
   DynamoDB persistence layer and with it boto3) is registered without running that ``__init__``.
   Importing one of its modules then loads only that module; a name asked of the package itself is
   found in its loaded modules, or the real ``__init__`` runs then. Importing this module does it for
-  the two packages below, so the shells import it before Powertools (``# isort: split``).
+  the two packages below, so the shells import it before Powertools (``# isort: split``). A module
+  that needs names from modules not loaded yet is best imported through the face (``from package
+  import Name``): the face loads them in their own order.
 - ``LazyTracer``: Powertools' Tracer, made on the first traced invocation. Making it imports the X-Ray
   SDK and patches boto and requests (about 0.2 s); with tracing disabled it is never made.
 - ``snapstart``: the Lambda SnapStart hooks: before the snapshot, load what first requests would load;

@@ -40,9 +40,13 @@ test-py313:
 		--deselect tests/providers/test_local_provider.py
 
 # Benchmarks print figures; they never fail on timing.
+# cold_start.py runs the functions under .venv-py313 (the Lambda runtime's 3.13) when make test-py313 made it.
 bench: install
 	$(PY) bench/bench_engine.py
 	$(PY) bench/poller_cost.py
+	$(PY) bench/cold_start.py
+	$(PY) bench/job_cost.py
+	$(PY) bench/layer_size.py
 
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
 # trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.

@@ -48,11 +48,16 @@ test-py313:
 
 # Benchmarks print figures; they never fail on timing. bench_engine_function.py: the EngineFunction's size,
 # cold start and time per job (.aws-sam/build/EngineFunction after `make build`, else built on the fly).
+# Benchmarks print figures; they never fail on timing.
+# cold_start.py runs the functions under .venv-py313 (the Lambda runtime's 3.13) when make test-py313 made it.
 bench: install
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_engine_function.py
 	$(PY) bench/poller_cost.py
 	$(PY) bench/bench_local_stack.py
+	$(PY) bench/cold_start.py
+	$(PY) bench/job_cost.py
+	$(PY) bench/layer_size.py
 
 # The whole stack on this machine, in the foreground: local AWS (moto), the API, the poller, the S3
 # trigger, client webhooks. Ctrl-C stops everything. Settings: python -m swapgate_dev.local --help.

@@ -10,18 +10,17 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
+from swapgate import coldstart  # noqa: F401  first: the light Powertools package faces
+
+# isort: split
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency.config import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -296,6 +295,10 @@ IDEMPOTENCY = IdempotencyConfig(
 
 @cache
 def _idempotent_submit():
+    # the persistence layer (and boto3 with it) loads with the first request that carries a key; from
+    # the package face, which loads its modules in the order they need (swapgate.coldstart)
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
     persistence = DynamoDBPersistenceLayer(
         table_name=config.env("SWAPGATE_TABLE"), key_attr="id", expiry_attr="expires_at"
     )
@@ -307,6 +310,10 @@ def _idempotent_submit():
         return gateway().submit(request, public).id
 
     return submit_once
+
+
+#: the factories whose clients a SnapStart restore must make anew
+CACHED = (gateway, rate_limiter, _idempotent_submit)
 
 
 def load_job(job_id: str) -> Job:

@@ -6,11 +6,14 @@ answer. OpenAPI and the Swagger UI are generated from these route definitions.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from swapgate import budget
@@ -29,6 +32,7 @@ from api_models import (
     UploadTicket,
 )
 from api_support import (
+    CACHED,
     IDEMPOTENCY,
     accepted,
     authorize,
@@ -50,24 +54,38 @@ from provider_list import ProviderList, provider_list
 from waiting import CancelAfterHeader, PreferHeader, job_timeout, request_start, requested_wait, waited
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 
-#: the OpenAPI document's header; every operation in it takes the key as x-api-key or as a Bearer token
-OPENAPI = {
-    "title": "Swapgate",
-    "version": "1",
-    "description": "One API over face-swap providers.",
-    "security_schemes": {
-        "apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header, description="a client API key"),
-        "bearer": HTTPBearer(description="the same key as `Authorization: Bearer <key>`"),
-    },
-    "security": [{"apiKey": []}, {"bearer": []}],
-}
+
+def openapi_settings() -> dict:
+    """The OpenAPI document's header: every operation takes the key as x-api-key or as a Bearer token.
+    Built on first use: the OpenAPI models are heavy to import (swapgate.coldstart)."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+
+    return {
+        "title": "Swapgate",
+        "version": "1",
+        "description": "One API over face-swap providers.",
+        "security_schemes": {
+            "apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header, description="a client API key"),
+            "bearer": HTTPBearer(description="the same key as `Authorization: Bearer <key>`"),
+        },
+        "security": [{"apiKey": []}, {"bearer": []}],
+    }
+
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=read_json_body)
-app.enable_swagger(path="/v1/docs", **OPENAPI)  # assets inlined by Powertools: works offline
 install_error_handlers(app, ERROR_DIALECTS)
+coldstart.snapstart(warm=tracer.load, refresh=CACHED)
+SWAGGER_PATH = "/v1/docs"
+
+
+@cache
+def swagger() -> None:
+    """The Swagger UI route, added by the first request for it: adding it loads the OpenAPI models."""
+    app.enable_swagger(path=SWAGGER_PATH, **openapi_settings())  # assets inlined by Powertools: offline
+
 
 #: API Gateway's integration timeout: the answer, with the job's id, must leave before it
 API_GATEWAY_LIMIT_SECONDS = 29
@@ -88,7 +106,9 @@ IdempotencyKey = Annotated[
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_json():
     return Response(
-        status_code=200, content_type="application/json", body=app.get_openapi_json_schema(**OPENAPI)
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(**openapi_settings()),
     )
 
 
@@ -227,6 +247,8 @@ def handler(event: dict, context: object) -> dict:
         check_body_framing(event)
     except SwapgateError as exc:
         return error_event_response(exc, event)
+    if (event.get("path") or "").startswith(SWAGGER_PATH):
+        swagger()
     app.append_context(owner=owner)
     IDEMPOTENCY.register_lambda_context(context)
     received_ms = (event.get("requestContext") or {}).get("requestTimeEpoch")

@@ -13,14 +13,17 @@ import binascii
 import contextlib
 from functools import cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from swapgate.errors import InvalidRequest, NotFound, SwapgateError, Unauthorized
 from swapgate.gateway import Gateway
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
 
@@ -28,6 +31,9 @@ app = APIGatewayRestResolver()
 @cache  # one per execution environment, made on first use
 def gateway() -> Gateway:
     return Gateway.from_env()
+
+
+coldstart.snapstart(warm=tracer.load, refresh=(gateway,))
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from functools import cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from swapgate.delivery import Notifier
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -24,6 +27,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @cache  # one per execution environment, made on first use
 def notifier() -> Notifier:
     return Notifier.from_env()
+
+
+coldstart.snapstart(warm=tracer.load, refresh=(notifier,))
 
 
 def record_handler(record: SQSRecord) -> str | None:

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 from functools import cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
 from swapgate.gateway import Gateway
 from swapgate.poller import parse_task
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 
 
 @cache  # one per execution environment, made on first use
 def gateway() -> Gateway:
     return Gateway.from_env()
+
+
+coldstart.snapstart(warm=tracer.load, refresh=(gateway,))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 from functools import cache
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,7 +23,7 @@ from swapgate.errors import SwapgateError
 from swapgate.inbox import Inbox, Outcome
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 #: what the invocation keeps for itself after its last provider call: recording and answering
@@ -30,6 +33,9 @@ END_MARGIN_SECONDS = 10
 @cache  # one per execution environment, made on first use
 def inbox() -> Inbox:
     return Inbox.from_env()
+
+
+coldstart.snapstart(warm=tracer.load, refresh=(inbox,))
 
 
 def created_objects(record: SQSRecord) -> list[S3EventRecord]:

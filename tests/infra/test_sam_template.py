@@ -619,8 +619,11 @@ def test_state_machine_runs_the_asl_file_on_the_poll_function(resources):
     properties = machine["Properties"]
     assert properties["Type"] == "STANDARD"
     assert properties["DefinitionUri"] == "infra/poller.asl.json"
+    # the published alias when SnapStart is on (it applies to published versions only)
     assert properties["DefinitionSubstitutions"] == {
-        "PollFunctionArn": {"Fn::GetAtt": ["PollFunction", "Arn"]}
+        "PollFunctionArn": {
+            "Fn::If": ["UseSnapStart", {"Ref": "PollFunction.Alias"}, {"Fn::GetAtt": ["PollFunction", "Arn"]}]
+        }
     }
     assert properties["Policies"] == [{"LambdaInvokePolicy": {"FunctionName": {"Ref": "PollFunction"}}}]
     text = (ROOT / properties["DefinitionUri"]).read_text()
@@ -740,3 +743,12 @@ def test_paths_in_template_exist(resources):
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if key in properties:
                 assert Path(ROOT / properties[key]).exists(), (logical_id, key)
+
+
+def test_snapstart_is_a_parameter_off_by_default_on_published_versions(template):
+    parameter = template["Parameters"]["SnapStart"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("Disabled", ["Enabled", "Disabled"])
+    assert template["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "Enabled"]}
+    function = template["Globals"]["Function"]
+    assert function["AutoPublishAlias"] == "live"  # SAM points the API and the queues at the alias
+    assert function["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}

@@ -68,7 +68,7 @@ class Page:
 
         self.expect = expect
         # the providers are listed once the key is known
-        expect(self.page.locator("#provider option[value=local]")).to_be_attached()
+        expect(self.page.locator("#provider option[value=builtin]")).to_be_attached()
 
     def posts(self, path: str) -> list:
         return [r for r in self.sent if r.method == "POST" and r.url.endswith(path)]

@@ -12,7 +12,7 @@ import pytest
 from cfn_template import evaluate, references
 from support import ROOT, TEMPLATE
 from swapgate import job_events
-from swapgate_dev.local.cfn import load_template
+from swapgate_dev.local.cfn import TemplateError, load_template, loads_template
 
 FUNCTIONS = {
     "ApiFunction": "functions/api/",
@@ -752,3 +752,10 @@ def test_snapstart_is_a_parameter_off_by_default_on_published_versions(template)
     function = template["Globals"]["Function"]
     assert function["AutoPublishAlias"] == "live"  # SAM points the API and the queues at the alias
     assert function["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+
+
+def test_a_key_given_twice_is_an_error_as_in_cloudformation():
+    """A merge once left two Conditions blocks: YAML keeps the last, so the local stack lost a condition."""
+    with pytest.raises(TemplateError, match="duplicate key 'Conditions'"):
+        loads_template("Conditions:\n  A: !Equals [a, a]\nConditions:\n  B: !Equals [b, b]\n")
+    load_template(TEMPLATE)  # the real one has none

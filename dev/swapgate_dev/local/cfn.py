@@ -57,7 +57,19 @@ class UnresolvableReference(TemplateError):
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """A safe loader with the CloudFormation short-form tags."""
+    """A safe loader with the CloudFormation short-form tags. A key given twice in one mapping is an
+    error, as CloudFormation makes it (plain YAML loaders silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct(node: yaml.Node, loader: yaml.SafeLoader) -> Any:

@@ -126,6 +126,10 @@ BUCKET_GRANTS = {
         ("s3:ListBucket", ""),
         ("s3:GetObject", "engine/"),  # built-in engine jobs: staged inputs, records, results
         ("s3:PutObject", "engine/"),
+        # a result read before its publish is published by the reader (views.result_url)
+        ("s3:GetObject", "staging/"),
+        ("s3:DeleteObject", "staging/"),
+        ("s3:PutObject", "results/"),
     },
     # a provider's result is staged, then copied to results/ (CopyObject reads staging/, writes results/;
     # the publish checks results/ first); only staged copies are ever deleted
@@ -164,7 +168,14 @@ BUCKET_GRANTS = {
         ("s3:DeleteObject", "outbox/"),
         ("s3:ListBucket", ""),
     },
-    "NotifyFunction": {("s3:GetObject", "results/"), ("s3:PutObject", "outbox/")},
+    "NotifyFunction": {
+        ("s3:GetObject", "results/"),
+        ("s3:PutObject", "outbox/"),
+        ("s3:GetObject", "staging/"),
+        ("s3:DeleteObject", "staging/"),
+        ("s3:PutObject", "results/"),
+        ("s3:ListBucket", ""),
+    },
 }
 
 

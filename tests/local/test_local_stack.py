@@ -50,6 +50,7 @@ def test_stack_starts_serves_and_stops_cleanly(still_running):
         assert {source.name for source in stack.sources} == {
             "InboxQueue->TriggerFunction",
             "NotifyQueue->NotifyFunction",
+            "JobsTable->JobEventsFunction",  # the jobs table's change stream
         }
         # Once ready, the launcher boots and warms one environment per function in the background.
         deadline = time.monotonic() + 60

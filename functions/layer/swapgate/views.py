@@ -20,10 +20,16 @@ if TYPE_CHECKING:
 
 
 def result_url(job: Job, storage: Storage) -> str | None:
-    """A presigned GET of the job's result in our bucket, or None when there is none."""
-    if job.status is JobStatus.SUCCEEDED and job.result_key:
-        return storage.presigned_get(job.result_key)
-    return None
+    """A presigned GET of the job's result in our bucket, or None when there is none.
+
+    A job is succeeded from its transition on, and its result is published just after (inline, and
+    again by the job-events function): a reader that comes in between publishes it itself (the same
+    idempotent copy), so a result URL handed out always names an object."""
+    if job.status is not JobStatus.SUCCEEDED or not job.result_key:
+        return None
+    if job.staged_key and not storage.exists(job.result_key):
+        storage.publish_result(job.staged_key, job.result_key)
+    return storage.presigned_get(job.result_key)
 
 
 def job_payload(job: Job, result: str | None) -> dict[str, Any]:

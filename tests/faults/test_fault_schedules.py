@@ -1,0 +1,59 @@
+"""The fault-injection suite: ``SWAPGATE_FAULT_SCHEDULES`` randomised schedules (default 2,000) of
+the racing actors over the real handlers on moto, most with one injected fault (tests/faults/faultsuite.py).
+``SWAPGATE_FAULT_SEED`` shifts the seeds; ``SWAPGATE_FAULT_SUMMARY`` names a file for the summary line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+from faultsuite import Injector, Runner
+from support import PROVIDER_KEY
+from support.deployment import TABLE, deployed
+from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, WebhookReceiver
+
+SCHEDULES = int(os.environ.get("SWAPGATE_FAULT_SCHEDULES", "2000"))
+FIRST_SEED = int(os.environ.get("SWAPGATE_FAULT_SEED", "0"))
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("SWAPGATE_RATE_LIMIT_PER_MINUTE", "1000000")  # one client, thousands of jobs
+    with (
+        FakeAifaceswap(api_key=PROVIDER_KEY, delay=0) as fake,
+        FakeTtapi(api_key=PROVIDER_KEY, delay=0) as ttapi,
+        WebhookReceiver() as receiver,
+        deployed(
+            monkeypatch,
+            fake,
+            ttapi,
+            notify_queue=True,
+            functions=("api", "callback", "poll", "notify", "job_events"),
+        ) as deployment,
+    ):
+        injector = Injector(TABLE)
+        injector.install(monkeypatch)
+        logging.disable(logging.CRITICAL)  # thousands of jobs' logs cost more than the jobs
+        try:
+            yield Runner(deployment, fake, receiver, injector)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def test_no_schedule_loses_a_job_a_notification_or_a_result(runner):
+    started = time.monotonic()
+    for seed in range(FIRST_SEED, FIRST_SEED + SCHEDULES):
+        runner.run(seed)
+    totals = runner.totals
+    line = totals.line()
+    print(
+        f"\nends: {dict(totals.ends)}; submit answers: {dict(totals.answers)}; errors: {dict(totals.errors)}"
+    )
+    print(f"{line} ({time.monotonic() - started:.0f} s)")
+    if summary := os.environ.get("SWAPGATE_FAULT_SUMMARY"):
+        Path(summary).write_text(line + "\n")
+    assert totals.faults > SCHEDULES // 2, line
+    assert totals.violations == [], "\n".join(totals.violations[:20])

@@ -109,6 +109,7 @@ class Totals:
     answers: Counter = field(default_factory=Counter)  # the submit answers' statuses, for the record
     ends: Counter = field(default_factory=Counter)  # how the jobs ended
     errors: Counter = field(default_factory=Counter)  # invocation errors the runtime retried
+    notified: int = 0  # jobs whose one notification was checked
 
     def line(self) -> str:
         return (
@@ -317,7 +318,9 @@ class Runner:
                     f"{where}: job {job_id} {job['status']} after "
                     f"{self.inj.terminal_writes[job_id]} terminal transitions"
                 )
-            if job.get("webhook") and len(ids_by_job.get(job_id, ())) != 1:
+            if job.get("webhook") and len(ids_by_job.get(job_id, ())) == 1:
+                self.totals.notified += 1
+            elif job.get("webhook"):
                 self.totals.lost_notifications += 1
                 self.totals.violations.append(
                     f"{where}: job {job_id} ({job['status']}) webhook ids {ids_by_job.get(job_id)}"

@@ -56,4 +56,18 @@ def test_no_schedule_loses_a_job_a_notification_or_a_result(runner):
     if summary := os.environ.get("SWAPGATE_FAULT_SUMMARY"):
         Path(summary).write_text(line + "\n")
     assert totals.faults > SCHEDULES // 2, line
+    assert totals.notified > SCHEDULES // 2 and totals.ends["succeeded"] > SCHEDULES // 10, line
     assert totals.violations == [], "\n".join(totals.violations[:20])
+
+
+def test_the_checks_see_a_lost_notification_and_a_missing_result(runner, monkeypatch):
+    """The checks are not vacuous: with webhooks never sent and results never published, the same
+    schedules report lost notifications and succeeded jobs without a result."""
+    from swapgate import delivery, storage
+
+    monkeypatch.setattr(delivery, "deliver", lambda job, storage: None)
+    monkeypatch.setattr(storage.Storage, "publish_result", lambda self, staged, result: True)
+    for seed in range(8):
+        runner.run(seed, fault_rate=0)
+    assert runner.totals.lost_notifications == runner.totals.schedules
+    assert any("has no result" in violation for violation in runner.totals.violations)

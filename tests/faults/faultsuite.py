@@ -179,7 +179,8 @@ class Runner:
             while not hooks and time.monotonic() < deadline:
                 time.sleep(0.002)
                 hooks = [h for h in self.d.callbacks.received if f"/{job_id}?" in h.path]
-        for hook in hooks[-1:] if state["rng"].random() < 0.5 else hooks:
+        order = state["rng"].choice(("latest", "in order", "reordered"))  # one draw: reproducible
+        for hook in {"latest": hooks[-1:], "in order": hooks, "reordered": hooks[::-1]}[order]:
             self._retry(lambda hook=hook: self._callback(hook))
 
     def _callback(self, hook) -> bool:

@@ -27,6 +27,9 @@ SWAP = "/v1/swaps"
 TERMINAL = {"succeeded", "failed", "canceled", "timed_out"}
 BOTO_FAULTS = ("throttle", "internal", "die_before", "die_after")
 PROVIDER_FAULTS = ("server_error", "gateway_timeout", "duplicate_webhook", "late_webhook", "no_webhook")
+#: a boto3 fault strikes at call 1..CALL_SPAN of the schedule (settling included): a schedule makes
+#: some 15-35 calls, so nearly every planned fault is reached, and a seed alone replays its fault
+CALL_SPAN = 20
 TRIES = 8  # how often an actor is retried before the schedule gives up on it
 
 
@@ -110,6 +113,7 @@ class Totals:
     ends: Counter = field(default_factory=Counter)  # how the jobs ended
     errors: Counter = field(default_factory=Counter)  # invocation errors the runtime retried
     notified: int = 0  # jobs whose one notification was checked
+    calls: Counter = field(default_factory=Counter)  # boto3 calls made by handlers, per schedule
 
     def line(self) -> str:
         return (
@@ -125,7 +129,6 @@ class Runner:
     def __init__(self, deployment, fake, receiver, injector: Injector) -> None:
         self.d, self.fake, self.receiver, self.inj = deployment, fake, receiver, injector
         self.totals = Totals()
-        self.typical_calls = 20  # refined from each schedule's count
 
     # --- invoking a handler as Lambda does --------------------------------------------------------
 
@@ -262,6 +265,7 @@ class Runner:
         rng = random.Random(seed)
         self.fake.reset()  # the last schedule's unused provider fault goes
         state: dict[str, Any] = {"seed": seed, "rng": rng}
+        before = len(self.inj.injected)
         faulted = rng.random() < fault_rate
         if faulted and rng.random() < 0.25:
             kind = rng.choice(PROVIDER_FAULTS)
@@ -270,18 +274,17 @@ class Runner:
             self.inj.injected.append(kind)
         elif faulted:
             self.inj.kind = rng.choice(BOTO_FAULTS)
-            self.inj.at = rng.randint(1, max(1, self.typical_calls))
+            self.inj.at = rng.randint(1, CALL_SPAN)
         actors = [a for a in self.ACTORS if rng.random() < 0.7]
         rng.shuffle(actors)
         self.inj.calls = 0
         self.inj.created.clear()
-        before = len(self.inj.injected)
         self.submit(state)
         for actor in actors:
             getattr(self, actor)(state)
-        self.typical_calls = max(1, self.inj.calls)
         self.settle(state)  # a fault not reached yet may strike there: those actors are retried too
         self.inj.at = None
+        self.totals.calls[self.inj.calls] += 1
         faults = len(self.inj.injected) - before
         self.totals.schedules += 1
         self.totals.faults += faults

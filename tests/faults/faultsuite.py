@@ -261,7 +261,7 @@ class Runner:
 
     # --- one schedule -----------------------------------------------------------------------------
 
-    def run(self, seed: int, fault_rate: float = 0.9) -> None:
+    def run(self, seed: int, fault_rate: float = 0.9, boto_faults: tuple[str, ...] = BOTO_FAULTS) -> None:
         rng = random.Random(seed)
         self.fake.reset()  # the last schedule's unused provider fault goes
         state: dict[str, Any] = {"seed": seed, "rng": rng}
@@ -273,7 +273,7 @@ class Runner:
             self.fake.inject(kind, times=1, path=path)
             self.inj.injected.append(kind)
         elif faulted:
-            self.inj.kind = rng.choice(BOTO_FAULTS)
+            self.inj.kind = rng.choice(boto_faults)
             self.inj.at = rng.randint(1, CALL_SPAN)
         actors = [a for a in self.ACTORS if rng.random() < 0.7]
         rng.shuffle(actors)

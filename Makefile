@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: browser install test test-py313 lint format bench dev clean validate build
+.PHONY: browser install test test-py313 lint format bench dev clean validate build faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ format: install
 
 test: install lint browser
 	$(PY) -m pytest
+
+# The fault-injection suite alone, longer: `make faults N=20000` (tests/faults; `make test` runs 2,000).
+# Its last line is the summary: faults: N schedules, K faults injected, 0 lost jobs, ...
+N ?= 20000
+faults: install
+	@rm -f .faults-summary
+	SWAPGATE_FAULT_SCHEDULES=$(N) SWAPGATE_FAULT_SUMMARY=.faults-summary $(PY) -m pytest -q -p no:cacheprovider tests/faults; \
+		status=$$?; cat .faults-summary 2>/dev/null; rm -f .faults-summary; exit $$status
 
 # The Lambda runtime's Python (3.13): everything but the local engine, which needs MediaPipe 0.10.21
 # (no 3.13 wheel), and the end-to-end tests that use it.

@@ -64,24 +64,27 @@ def wait_for(sfn, execution_arn, timeout=30):
     raise AssertionError("the execution did not end")
 
 
-def test_step_functions_tasks_run_the_real_handler(task, aws):
-    """moto's interpreter (execute_state_machine on in server mode) calls Invoke on this server."""
+def task_machine(sfn, task, name: str, fail: str, **task_fields) -> str:
+    """A state machine of one Task state running ``task`` (with ``task_fields``: Retry, Catch), whose
+    Catch may go to the Fail state ``fail``; its ARN."""
     definition = {
         "StartAt": "Add",
         "States": {
-            "Add": {
-                "Type": "Task",
-                "Resource": task.arn,
-                "Catch": [{"ErrorEquals": ["TaskRefused"], "Next": "Refused"}],
-                "End": True,
-            },
-            "Refused": {"Type": "Fail", "Error": "Refused"},
+            "Add": {"Type": "Task", "Resource": task.arn, **task_fields, "End": True},
+            fail: {"Type": "Fail", "Error": fail},
         },
     }
-    sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="adder", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+    return sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
     )["stateMachineArn"]
+
+
+def test_step_functions_tasks_run_the_real_handler(task, aws):
+    """moto's interpreter (execute_state_machine on in server mode) calls Invoke on this server."""
+    sfn = aws("stepfunctions")
+    machine = task_machine(
+        sfn, task, "adder", "Refused", Catch=[{"ErrorEquals": ["TaskRefused"], "Next": "Refused"}]
+    )
     done = wait_for(
         sfn, sfn.start_execution(stateMachineArn=machine, name="one", input='{"n": 1}')["executionArn"]
     )
@@ -97,23 +100,15 @@ def test_step_functions_tasks_run_the_real_handler(task, aws):
 
 def test_a_task_that_times_out_fails_with_sandbox_timedout_and_is_retried(task, aws):
     task.timeout_seconds = 1
-    definition = {
-        "StartAt": "Add",
-        "States": {
-            "Add": {
-                "Type": "Task",
-                "Resource": task.arn,
-                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
-                "End": True,
-            },
-            "GaveUp": {"Type": "Fail", "Error": "GaveUp"},
-        },
-    }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="sleeper", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
-    )["stateMachineArn"]
+    machine = task_machine(
+        sfn,
+        task,
+        "sleeper",
+        "GaveUp",
+        Retry=[{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        Catch=[{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
+    )
     execution = sfn.start_execution(stateMachineArn=machine, input='{"n": 1, "sleep": 30}')["executionArn"]
     done = wait_for(sfn, execution)
     assert (done["status"], done["error"]) == ("FAILED", "GaveUp")

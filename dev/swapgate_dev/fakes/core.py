@@ -23,6 +23,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from swapgate_dev.fakes.media import FilePart, MultipartError, make_png, parse_multipart
+from swapgate_dev.serving import serve_in_thread, stop_serving
 
 logger = logging.getLogger("swapgate_dev.fakes")
 
@@ -283,23 +284,15 @@ class FakeProvider:
         server.fake = self
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"fake-{self.name}", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, poll_interval=0.02, name=f"fake-{self.name}")
         logger.info("fake %s listening on %s", self.name, self.base_url)
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         self._cancel_timers()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        stop_serving(self._server, self._thread, timeout=5)
+        self._server = self._thread = None
 
     def __enter__(self) -> FakeProvider:
         return self.start()

@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
+from swapgate_dev.serving import serve_in_thread, stop_serving
+
 
 class ReceivedWebhook(NamedTuple):
     path: str  # with the query string
@@ -77,19 +79,12 @@ class WebhookReceiver:
 
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02})
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, poll_interval=0.02)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        stop_serving(self._server, self._thread, timeout=5)
+        self._server = self._thread = None
 
     def __enter__(self) -> WebhookReceiver:
         return self.start()

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from support import PROVIDER_KEY as KEY
+from support.provider_errors import HTTP_ERROR_ROWS
 from swapgate import errors
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.base import ImageInput, Operation, ProviderState
@@ -197,19 +198,7 @@ def test_operations_and_fetch_not_supported(fake_aifaceswap, aifaceswap):
 # --- errors: HTTP rows and the envelope -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "status"),
-    [
-        ("bad_key", errors.ProviderAuthFailed, 401),
-        ("blocked", errors.ProviderAccountBlocked, 403),
-        ("invalid_input", errors.ProviderInvalidInput, 400),
-        ("not_found", errors.ProviderJobNotFound, 404),
-        ("rate_limited", errors.ProviderRateLimited, 429),
-        ("queue_full", errors.ProviderBusy, 499),
-        ("server_error", errors.ProviderBusy, 500),
-        ("gateway_timeout", errors.ProviderBusy, 504),
-    ],
-)
+@pytest.mark.parametrize(("fault", "error", "status"), HTTP_ERROR_ROWS)
 def test_http_error_rows(fake_aifaceswap, aifaceswap, fault, error, status):
     fake_aifaceswap.inject(fault)
     with pytest.raises(error) as caught:

@@ -298,13 +298,13 @@ def test_malformed_swap_answers(fake_ttapi, ttapi, answer):
 # --- what TTAPI cannot do ------------------------------------------------------------------------
 
 
-def test_bytes_are_refused_with_a_clear_error(fake_ttapi, ttapi, jpeg_data):
+def test_bytes_are_refused_with_a_clear_error(fake_ttapi, ttapi, jpeg_bytes):
     assert ttapi.accepts_bytes is False
     with pytest.raises(errors.InvalidRequest, match="URLs only") as caught:
-        ttapi.swap(ImageInput.from_bytes(jpeg_data), ImageInput.from_url(FACE))
+        ttapi.swap(ImageInput.from_bytes(jpeg_bytes), ImageInput.from_url(FACE))
     assert caught.value.field == "source"
     with pytest.raises(errors.InvalidRequest) as caught:
-        ttapi.swap(ImageInput.from_url(TARGET), ImageInput.from_bytes(jpeg_data))
+        ttapi.swap(ImageInput.from_url(TARGET), ImageInput.from_bytes(jpeg_bytes))
     assert caught.value.field == "face"
     with pytest.raises(errors.InvalidRequest):
         ttapi.swap(ImageInput.from_url("file:///etc/passwd"), ImageInput.from_url(FACE))

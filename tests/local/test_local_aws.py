@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from moto.core.config import default_user_config
+from support.stepfunctions import wait_for_end
 from swapgate_dev.local.aws import MotoServer
 from swapgate_dev.local.runtime import LambdaFunction
 
@@ -54,14 +54,8 @@ def test_unregistered_functions_are_left_to_moto(task, aws):
     assert task.invocations == 0
 
 
-def wait_for(sfn, execution_arn, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.1)
-    raise AssertionError("the execution did not end")
+def wait_for(sfn, execution_arn):
+    return wait_for_end(sfn, execution_arn, timeout=30, interval=0.1)
 
 
 def task_machine(sfn, task, name: str, fail: str, **task_fields) -> str:

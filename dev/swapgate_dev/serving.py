@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from socketserver import BaseServer
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
 
 
 def serve_in_thread(server: BaseServer, *, poll_interval: float, name: str | None = None) -> threading.Thread:
@@ -22,3 +26,26 @@ def stop_serving(server: BaseServer | None, thread: threading.Thread | None, tim
         server.server_close()
     if thread is not None:
         thread.join(timeout)
+
+
+class Served:
+    """``with server:`` starts it and stops it (the class has ``start() -> self`` and ``stop()``)."""
+
+    start: Callable[[], Any]
+    stop: Callable[[], None]
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_items(
+    cond: threading.Condition, items: Callable[[], list[T]], n: int, timeout: float, what: str
+) -> list[T]:
+    """Block on ``cond`` until ``items()`` holds ``n``; a copy of them. Raises ``TimeoutError`` (naming ``what``)."""
+    with cond:
+        if not cond.wait_for(lambda: len(items()) >= n, timeout=timeout):
+            raise TimeoutError(f"{len(items())} of {n} {what} after {timeout}s")
+        return list(items())

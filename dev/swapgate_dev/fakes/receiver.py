@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
-from swapgate_dev.serving import serve_in_thread, stop_serving
+from swapgate_dev.serving import Served, serve_in_thread, stop_serving, wait_for_items
 
 
 class ReceivedWebhook(NamedTuple):
@@ -22,7 +22,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 refuses connections when many webhooks come at once
 
 
-class WebhookReceiver:
+class WebhookReceiver(Served):
     """``WebhookReceiver(status=200)``; ``start()``, ``url`` (``<base>/hook``), ``received``,
     ``wait_for(n, timeout)``, ``stop()``; also a context manager."""
 
@@ -49,10 +49,7 @@ class WebhookReceiver:
 
     def wait_for(self, n: int, timeout: float = 5.0) -> list[ReceivedWebhook]:
         """Block until ``n`` webhooks arrived; return them. Raises ``TimeoutError``."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self._received) >= n, timeout=timeout):
-                raise TimeoutError(f"{len(self._received)} of {n} webhooks after {timeout}s")
-            return list(self._received)
+        return wait_for_items(self._cond, lambda: self._received, n, timeout, "webhooks")
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -85,9 +82,3 @@ class WebhookReceiver:
     def stop(self) -> None:
         stop_serving(self._server, self._thread, timeout=5)
         self._server = self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -52,7 +52,7 @@ from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.provision import Deployment, plan
 from swapgate_dev.local.runtime import CallerTimeout, HandlerError, LambdaFunction, TooManyRequests
 from swapgate_dev.local.sam import SamTemplate
-from swapgate_dev.serving import serve_in_thread, stop_serving
+from swapgate_dev.serving import Served, serve_in_thread, stop_serving
 
 log = logging.getLogger("swapgate_dev.local.api")
 
@@ -251,7 +251,7 @@ def proxy_event(
     }
 
 
-class ApiGatewayEmulator:
+class ApiGatewayEmulator(Served):
     """The API on ``http://host:port``; ``start()`` / ``stop()`` or a ``with`` block.
 
     Give either ``template_path`` (functions are built from the template: handler files, the
@@ -337,12 +337,6 @@ class ApiGatewayEmulator:
                 function.stop()
             self._launcher.stop()
             self._launcher = None
-
-    def __enter__(self) -> ApiGatewayEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -56,6 +56,9 @@ def poller(deployment, monkeypatch):
     return type("Poller", (), {"sfn": sfn, "arn": arn, "invocations": invocations})()
 
 
+_wait_for_end = wait_for_end  # tests/gateway/test_faults.py imports it by this name
+
+
 def _wait_for_event(sfn, execution_arn, event_type, timeout=10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

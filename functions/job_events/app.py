@@ -12,9 +12,10 @@ from __future__ import annotations
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from swapgate.job_events import JobEvents, ended_job
+from swapgate.shell import batch_handler
 
 logger = Logger()
 tracer = Tracer()
@@ -42,10 +43,4 @@ def record_handler(record: DynamoDBRecord) -> str | None:
     return job.id
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = batch_handler(record_handler, processor, logger=logger, tracer=tracer, metrics=metrics)

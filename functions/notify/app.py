@@ -14,9 +14,10 @@ from swapgate import coldstart  # first: the light Powertools package faces (see
 
 # isort: split
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from swapgate.delivery import Notifier
+from swapgate.shell import batch_handler
 
 logger = Logger()
 tracer = coldstart.LazyTracer()
@@ -42,10 +43,4 @@ def record_handler(record: SQSRecord) -> str | None:
     return job.id if job else None
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict, context: object) -> dict:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+handler = batch_handler(record_handler, processor, logger=logger, tracer=tracer, metrics=metrics)

@@ -162,19 +162,23 @@ def test_ttapi_page_example_against_the_compatibility_routes(stack, fake_ttapi):
     assert requests.get(cdn, timeout=30).status_code == 200
 
 
+def submit(stack, fake, provider: str, **fields: str) -> str:
+    """POST /v1/swaps of two images on ``fake``'s CDN to ``provider`` (and ``fields``); the job's id."""
+    body = {
+        "source_image": f"{fake.base_url}/in/target.png",
+        "face_image": f"{fake.base_url}/in/face.png",
+        "provider": provider,
+        **fields,
+    }
+    response = stack.post("/v1/swaps", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
 def test_ttapi_job_without_webhook_completes_through_the_poller(stack, fake_ttapi):
     fetches_before = len(fake_ttapi.requests_to("/insightFace/v1/fetch"))
     fake_ttapi.inject("no_webhook")
-    response = stack.post(
-        "/v1/swaps",
-        json={
-            "source_image": f"{fake_ttapi.base_url}/in/target.png",
-            "face_image": f"{fake_ttapi.base_url}/in/face.png",
-            "provider": "ttapi",
-        },
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
+    job_id = submit(stack, fake_ttapi, "ttapi")
     job = stack.wait_for_job(job_id, timeout=30)
     assert job["status"] == "succeeded"
     assert not fake_ttapi.webhook_deliveries or all(
@@ -186,32 +190,15 @@ def test_ttapi_job_without_webhook_completes_through_the_poller(stack, fake_ttap
 
 def test_aifaceswap_job_whose_webhook_never_arrives_times_out(stack, fake_aifaceswap):
     fake_aifaceswap.inject("no_webhook")
-    response = stack.post(
-        "/v1/swaps",
-        json={
-            "source_image": f"{fake_aifaceswap.base_url}/in/target.png",
-            "face_image": f"{fake_aifaceswap.base_url}/in/face.png",
-            "provider": "aifaceswap",
-        },
-    )
-    assert response.status_code == 202, response.text
-    job = stack.wait_for_job(response.json()["id"], timeout=60)  # the stack's deadline is 15 s
+    job = stack.wait_for_job(
+        submit(stack, fake_aifaceswap, "aifaceswap"), timeout=60
+    )  # the stack's deadline is 15 s
     assert job["status"] == "timed_out"
     assert job["error"]["code"]
 
 
 def test_client_webhook_is_correctly_signed(stack, fake_ttapi, webhook_receiver):
-    response = stack.post(
-        "/v1/swaps",
-        json={
-            "source_image": f"{fake_ttapi.base_url}/in/target.png",
-            "face_image": f"{fake_ttapi.base_url}/in/face.png",
-            "provider": "ttapi",
-            "webhook": webhook_receiver.url,
-        },
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
+    job_id = submit(stack, fake_ttapi, "ttapi", webhook=webhook_receiver.url)
     (delivery,) = webhook_receiver.wait_for(1, timeout=60)
     headers = {name.lower(): value for name, value in delivery.headers.items()}
     payload = Webhook(stack.webhook_secret).verify(delivery.body, headers)

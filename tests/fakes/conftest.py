@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
-
-FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -37,16 +34,6 @@ def _png_size(data: bytes) -> tuple[int, int]:
 def png_size():
     """The PNG checker: ``png_size(data) -> (width, height)``, failing on anything but a valid PNG."""
     return _png_size
-
-
-@pytest.fixture(scope="session")
-def jpeg_bytes() -> bytes:
-    return (FACES / "grace_hopper.jpg").read_bytes()
-
-
-@pytest.fixture(scope="session")
-def png_bytes() -> bytes:
-    return (FACES / "astronaut.png").read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,7 @@ import pytest
 
 
 def _submit(deployment, fake, provider="aifaceswap"):
-    body = {
-        "source_image": f"{fake.base_url}/a.png",
-        "face_image": f"{fake.base_url}/b.png",
-        "provider": provider,
-    }
-    answer = deployment.api("POST", "/v1/swaps", json_body=body)
-    assert answer.status == 202, answer.body
-    return answer.body["id"]
+    return deployment.submit_swap(fake, provider)
 
 
 def _hook(deployment):

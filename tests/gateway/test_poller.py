@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from support.stepfunctions import wait_for_end
 from swapgate_dev.local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +56,7 @@ def poller(deployment, monkeypatch):
     return type("Poller", (), {"sfn": sfn, "arn": arn, "invocations": invocations})()
 
 
-def _wait_for_end(sfn, execution_arn, timeout=20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        execution = sfn.describe_execution(executionArn=execution_arn)
-        if execution["status"] != "RUNNING":
-            return execution
-        time.sleep(0.05)
-    raise TimeoutError(f"execution still running after {timeout}s")
+_wait_for_end = wait_for_end  # tests/gateway/test_faults.py imports it by this name
 
 
 def _wait_for_event(sfn, execution_arn, event_type, timeout=10.0) -> None:
@@ -76,14 +70,7 @@ def _wait_for_event(sfn, execution_arn, event_type, timeout=10.0) -> None:
 
 
 def _submit(deployment, fake, provider):
-    body = {
-        "source_image": f"{fake.base_url}/a.png",
-        "face_image": f"{fake.base_url}/b.png",
-        "provider": provider,
-    }
-    answer = deployment.api("POST", "/v1/swaps", json_body=body)
-    assert answer.status == 202, answer.body
-    job = deployment.job(answer.body["id"])
+    job = deployment.job(deployment.submit_swap(fake, provider))
     assert job["execution_arn"].endswith(":" + job["id"])  # the execution is named after the job
     return job
 
@@ -93,7 +80,7 @@ def test_pending_pending_then_success_through_fetch(deployment, poller, fake_tta
     # starts cold, under load, to find it pending at least twice.
     fake_ttapi.inject("no_webhook", delay=1.5)
     job = _submit(deployment, fake_ttapi, "ttapi")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     polls = [event for event in poller.invocations if event["action"] == "poll"]
     assert len(polls) >= 3  # pending, pending, ..., success
@@ -113,7 +100,7 @@ def test_webhook_first_then_the_poller_only_confirms(deployment, poller, fake_ai
     job = _submit(deployment, fake_aifaceswap, "aifaceswap")
     (callback,) = deployment.deliver_callbacks(1)
     assert callback.body["status"] == "succeeded"
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     assert [event["action"] for event in poller.invocations] == ["poll"]
     history = poller.sfn.get_execution_history(executionArn=job["execution_arn"])["events"]
@@ -124,7 +111,7 @@ def test_provider_failed_ends_the_job_failed(deployment, poller, fake_ttapi):
     fake_ttapi.inject("job_failed", message="insufficient quota", delay=0.2)
     fake_ttapi.inject("no_webhook", delay=0.2)
     job = _submit(deployment, fake_ttapi, "ttapi")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     record = deployment.job(job["id"])
     assert record["status"] == "failed"
@@ -138,7 +125,7 @@ def test_deadline_reached_marks_timed_out(deployment, poller, fake_aifaceswap, m
     deployment.reload()
     fake_aifaceswap.inject("no_webhook")
     job = _submit(deployment, fake_aifaceswap, "aifaceswap")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "FAILED"
     assert execution.get("error") == "JobTimedOut"
     assert deployment.job(job["id"])["status"] == "timed_out"
@@ -149,7 +136,7 @@ def test_fetch_errors_then_success(deployment, poller, fake_ttapi):
     fake_ttapi.inject("no_webhook", delay=0.3)
     fake_ttapi.inject("server_error", times=3, path="/insightFace/v1/fetch")
     job = _submit(deployment, fake_ttapi, "ttapi")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     statuses = [r for r in fake_ttapi.requests if r.path == "/insightFace/v1/fetch"]
     assert len(statuses) >= 4
@@ -159,7 +146,7 @@ def test_fetch_errors_then_success(deployment, poller, fake_ttapi):
 def test_webhook_and_poller_racing_make_one_transition_and_one_object(deployment, poller, fake_ttapi):
     job = _submit(deployment, fake_ttapi, "ttapi")
     (callback,) = deployment.deliver_callbacks(1)
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED" and callback.status == 200
     versions = deployment.s3.list_object_versions(Bucket="swapgate-test", Prefix="results/").get(
         "Versions", []
@@ -176,7 +163,7 @@ def test_cancel_stops_the_poller(deployment, poller, fake_aifaceswap, monkeypatc
     _wait_for_event(poller.sfn, job["execution_arn"], "WaitStateEntered")  # the poller sits in its first wait
     answer = deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
     assert answer.body["status"] == "canceled"
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "ABORTED"
     assert poller.invocations == []
 
@@ -200,7 +187,7 @@ def test_poll_handler_failing_past_its_retries_then_the_job_still_ends(deploymen
     client.meta.events.register("before-call.dynamodb.GetItem", throttle)
     fake_ttapi.inject("no_webhook", delay=0.5)
     job = _submit(deployment, fake_ttapi, "ttapi")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "SUCCEEDED"
     assert throttled == [job["id"]] * 3
 
@@ -242,7 +229,7 @@ def test_cancel_after_is_the_executions_deadline_capped_by_the_job_timeout(
     given = json.loads(poller.sfn.describe_execution(executionArn=job["execution_arn"])["input"])
     # cancel: the execution stops now, instead of waking up in a later test
     deployment.api("POST", f"/v1/swaps/{job['id']}/cancel", resource="/v1/swaps/{id}/cancel")
-    assert _wait_for_end(poller.sfn, job["execution_arn"])["status"] == "ABORTED"
+    assert wait_for_end(poller.sfn, job["execution_arn"])["status"] == "ABORTED"
     assert before + seconds <= given["deadline"] <= int(time.time()) + seconds
     assert given["initial_seconds"] == min(600, seconds)
 
@@ -255,7 +242,7 @@ def test_cancel_after_ends_the_job_timed_out_through_the_poller(
     fake_aifaceswap.inject("no_webhook")
     started = time.monotonic()
     job = _submit_with(deployment, fake_aifaceswap, "2s")
-    execution = _wait_for_end(poller.sfn, job["execution_arn"])
+    execution = wait_for_end(poller.sfn, job["execution_arn"])
     assert execution["status"] == "FAILED" and execution.get("error") == "JobTimedOut"
     record = deployment.job(job["id"])
     assert record["status"] == "timed_out" and record["error_code"] == "timed_out"

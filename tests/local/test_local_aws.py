@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from moto.core.config import default_user_config
+from support.stepfunctions import wait_for_end
 from swapgate_dev.local.aws import MotoServer
 from swapgate_dev.local.runtime import LambdaFunction
 
@@ -54,34 +54,31 @@ def test_unregistered_functions_are_left_to_moto(task, aws):
     assert task.invocations == 0
 
 
-def wait_for(sfn, execution_arn, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.1)
-    raise AssertionError("the execution did not end")
+def wait_for(sfn, execution_arn):
+    return wait_for_end(sfn, execution_arn, timeout=30, interval=0.1)
+
+
+def task_machine(sfn, task, name: str, fail: str, **task_fields) -> str:
+    """A state machine of one Task state running ``task`` (with ``task_fields``: Retry, Catch), whose
+    Catch may go to the Fail state ``fail``; its ARN."""
+    definition = {
+        "StartAt": "Add",
+        "States": {
+            "Add": {"Type": "Task", "Resource": task.arn, **task_fields, "End": True},
+            fail: {"Type": "Fail", "Error": fail},
+        },
+    }
+    return sfn.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
 
 
 def test_step_functions_tasks_run_the_real_handler(task, aws):
     """moto's interpreter (execute_state_machine on in server mode) calls Invoke on this server."""
-    definition = {
-        "StartAt": "Add",
-        "States": {
-            "Add": {
-                "Type": "Task",
-                "Resource": task.arn,
-                "Catch": [{"ErrorEquals": ["TaskRefused"], "Next": "Refused"}],
-                "End": True,
-            },
-            "Refused": {"Type": "Fail", "Error": "Refused"},
-        },
-    }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="adder", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
-    )["stateMachineArn"]
+    machine = task_machine(
+        sfn, task, "adder", "Refused", Catch=[{"ErrorEquals": ["TaskRefused"], "Next": "Refused"}]
+    )
     done = wait_for(
         sfn, sfn.start_execution(stateMachineArn=machine, name="one", input='{"n": 1}')["executionArn"]
     )
@@ -97,23 +94,15 @@ def test_step_functions_tasks_run_the_real_handler(task, aws):
 
 def test_a_task_that_times_out_fails_with_sandbox_timedout_and_is_retried(task, aws):
     task.timeout_seconds = 1
-    definition = {
-        "StartAt": "Add",
-        "States": {
-            "Add": {
-                "Type": "Task",
-                "Resource": task.arn,
-                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
-                "End": True,
-            },
-            "GaveUp": {"Type": "Fail", "Error": "GaveUp"},
-        },
-    }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="sleeper", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
-    )["stateMachineArn"]
+    machine = task_machine(
+        sfn,
+        task,
+        "sleeper",
+        "GaveUp",
+        Retry=[{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        Catch=[{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
+    )
     execution = sfn.start_execution(stateMachineArn=machine, input='{"n": 1, "sleep": 30}')["executionArn"]
     done = wait_for(sfn, execution)
     assert (done["status"], done["error"]) == ("FAILED", "GaveUp")

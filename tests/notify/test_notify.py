@@ -183,21 +183,24 @@ def test_private_target_is_refused_at_submit_without_the_local_flag(
     assert stack.jobs() == [] and fake_aifaceswap.requests == []
 
 
-def test_aifaceswap_route_jobs_get_aifaceswap_callbacks(stack, fake_aifaceswap, webhook_receiver):
-    image = f"{fake_aifaceswap.base_url}/cdn/input.png"
-    status, answer = stack.api(
-        "POST",
-        "/api/aifaceswap/v1/faceswap",
-        json_body={"source_image": image, "face_image": image, "webhook": webhook_receiver.url},
-    )
+def route_callback(stack, webhook_receiver, path: str, json_body: dict, id_field: str) -> tuple[str, dict]:
+    """Start a job on a compatibility route, finish it and deliver its callback: the job's id (the
+    answer's ``data[id_field]``) and the callback's body, whose signature is checked all the same."""
+    status, answer = stack.api("POST", path, json_body=json_body)
     assert status == 200, answer
-    task_id = answer["data"]["task_id"]
-    finish(stack, task_id)
+    job_id = answer["data"][id_field]
+    finish(stack, job_id)
 
     assert stack.run_notify() == {"batchItemFailures": []}
 
     (hook,) = webhook_receiver.wait_for(1)
-    body = verify_webhook(hook.body, hook.headers, SECRET)  # signed all the same
+    return job_id, verify_webhook(hook.body, hook.headers, SECRET)
+
+
+def test_aifaceswap_route_jobs_get_aifaceswap_callbacks(stack, fake_aifaceswap, webhook_receiver):
+    image = f"{fake_aifaceswap.base_url}/cdn/input.png"
+    request = {"source_image": image, "face_image": image, "webhook": webhook_receiver.url}
+    task_id, body = route_callback(stack, webhook_receiver, "/api/aifaceswap/v1/faceswap", request, "task_id")
     assert set(body) == {"success", "type", "task_id", "result_image"}
     assert body["success"] == 1 and body["type"] == 1 and body["task_id"] == task_id
     assert sniff(requests.get(body["result_image"], timeout=5).content) == "png"
@@ -230,19 +233,8 @@ def test_aifaceswap_multi_route_failure_callback(stack, fake_aifaceswap, webhook
 
 def test_ttapi_route_jobs_get_ttapi_callbacks(stack, fake_aifaceswap, webhook_receiver):
     image = f"{fake_aifaceswap.base_url}/cdn/input.png"
-    status, answer = stack.api(
-        "POST",
-        "/insightFace/v1/swap",
-        json_body={"targetImage": image, "swapImage": image, "hookUrl": webhook_receiver.url},
-    )
-    assert status == 200, answer
-    job_id = answer["data"]["jobId"]
-    finish(stack, job_id)
-
-    assert stack.run_notify() == {"batchItemFailures": []}
-
-    (hook,) = webhook_receiver.wait_for(1)
-    body = verify_webhook(hook.body, hook.headers, SECRET)
+    request = {"targetImage": image, "swapImage": image, "hookUrl": webhook_receiver.url}
+    job_id, body = route_callback(stack, webhook_receiver, "/insightFace/v1/swap", request, "jobId")
     assert body["status"] == "SUCCESS" and body["jobId"] == job_id
     _, fetched = stack.api("POST", "/insightFace/v1/fetch", json_body={"jobId": job_id})
     assert {k: v for k, v in body.items() if k != "data"} == {k: v for k, v in fetched.items() if k != "data"}

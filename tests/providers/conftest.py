@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import pytest
 from support import PROVIDER_KEY as KEY
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.ttapi import TtapiProvider
 
-FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 JITTER = 0.5  # fixed jitter: the n-th wait is backoff_n * 0.75
 
 
@@ -45,16 +43,6 @@ def ttapi(fake_ttapi, sleeper):
     provider = TtapiProvider(KEY, fake_ttapi.base_url, sleep=sleeper, jitter=lambda: JITTER)
     yield provider
     provider.http.close()
-
-
-@pytest.fixture(scope="session")
-def jpeg_data() -> bytes:
-    return (FACES / "grace_hopper.jpg").read_bytes()
-
-
-@pytest.fixture(scope="session")
-def png_data() -> bytes:
-    return (FACES / "astronaut.png").read_bytes()
 
 
 @pytest.fixture

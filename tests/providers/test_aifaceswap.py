@@ -7,6 +7,7 @@ import json
 
 import pytest
 from support import PROVIDER_KEY as KEY
+from support.provider_errors import HTTP_ERROR_ROWS
 from swapgate import errors
 from swapgate.providers.aifaceswap import AifaceswapProvider
 from swapgate.providers.base import ImageInput, Operation, ProviderState
@@ -58,9 +59,9 @@ def test_swap_without_webhook_sends_no_webhook_field(fake_aifaceswap, aifaceswap
     }
 
 
-def test_swap_with_bytes_sends_multipart_files(fake_aifaceswap, aifaceswap, jpeg_data, png_data):
-    source = ImageInput.from_bytes(jpeg_data, "source.jpg", "image/jpeg")
-    face = ImageInput.from_bytes(png_data, "face.png", "image/png")
+def test_swap_with_bytes_sends_multipart_files(fake_aifaceswap, aifaceswap, jpeg_bytes, png_bytes):
+    source = ImageInput.from_bytes(jpeg_bytes, "source.jpg", "image/jpeg")
+    face = ImageInput.from_bytes(png_bytes, "face.png", "image/png")
     job = aifaceswap.swap(source, face, HOOK)
     req = only_request(fake_aifaceswap, FACESWAP)
     assert_auth(req)
@@ -68,18 +69,18 @@ def test_swap_with_bytes_sends_multipart_files(fake_aifaceswap, aifaceswap, jpeg
     assert req.json is None
     assert req.form == {"webhook": [HOOK]}
     assert [(p.field, p.filename, p.content_type, p.data) for p in req.files] == [
-        ("source_image", "source.jpg", "image/jpeg", jpeg_data),
-        ("face_image", "face.png", "image/png", png_data),
+        ("source_image", "source.jpg", "image/jpeg", jpeg_bytes),
+        ("face_image", "face.png", "image/png", png_bytes),
     ]
     assert job.state is ProviderState.RUNNING and job.cost == 2
 
 
-def test_swap_with_bytes_and_a_url_sends_the_url_as_a_text_part(fake_aifaceswap, aifaceswap, jpeg_data):
-    aifaceswap.swap(ImageInput.from_bytes(jpeg_data, "s.jpg", "image/jpeg"), ImageInput.from_url(FACE_URL))
+def test_swap_with_bytes_and_a_url_sends_the_url_as_a_text_part(fake_aifaceswap, aifaceswap, jpeg_bytes):
+    aifaceswap.swap(ImageInput.from_bytes(jpeg_bytes, "s.jpg", "image/jpeg"), ImageInput.from_url(FACE_URL))
     req = only_request(fake_aifaceswap, FACESWAP)
     assert req.kind == "multipart"
     assert req.form == {"face_image": [FACE_URL]}
-    assert [(p.field, p.data) for p in req.files] == [("source_image", jpeg_data)]
+    assert [(p.field, p.data) for p in req.files] == [("source_image", jpeg_bytes)]
 
 
 def test_multi_swap_with_urls_sends_lists_in_json(fake_aifaceswap, aifaceswap):
@@ -100,26 +101,29 @@ def test_multi_swap_with_urls_sends_lists_in_json(fake_aifaceswap, aifaceswap):
 
 
 def test_multi_swap_with_bytes_sends_repeated_parts_and_index_fields(
-    fake_aifaceswap, aifaceswap, jpeg_data, png_data
+    fake_aifaceswap, aifaceswap, jpeg_bytes, png_bytes
 ):
-    source = ImageInput.from_bytes(jpeg_data, "group.jpg", "image/jpeg")
-    faces = [ImageInput.from_bytes(png_data, "a.png", "image/png"), ImageInput.from_bytes(jpeg_data, "b.jpg")]
+    source = ImageInput.from_bytes(jpeg_bytes, "group.jpg", "image/jpeg")
+    faces = [
+        ImageInput.from_bytes(png_bytes, "a.png", "image/png"),
+        ImageInput.from_bytes(jpeg_bytes, "b.jpg"),
+    ]
     job = aifaceswap.multi_swap(source, faces, [2, 0], HOOK)
     req = only_request(fake_aifaceswap, MULTI_FACESWAP)
     assert req.kind == "multipart"
     # what requests sends for data={"webhook": ..., "index": [2, 0]}: one form field per index
     assert req.form == {"webhook": [HOOK], "index": ["2", "0"]}
     assert [(p.field, p.filename, p.data) for p in req.files] == [
-        ("source_image", "group.jpg", jpeg_data),
-        ("face_image", "a.png", png_data),
-        ("face_image", "b.jpg", jpeg_data),
+        ("source_image", "group.jpg", jpeg_bytes),
+        ("face_image", "a.png", png_bytes),
+        ("face_image", "b.jpg", jpeg_bytes),
     ]
     assert fake_aifaceswap.jobs[job.job_id].inputs["index"] == [2, 0]
     assert job.cost == 5
 
 
-def test_multi_swap_refuses_faces_mixing_urls_and_bytes(fake_aifaceswap, aifaceswap, jpeg_data):
-    faces = [ImageInput.from_url(FACE_URL), ImageInput.from_bytes(jpeg_data)]
+def test_multi_swap_refuses_faces_mixing_urls_and_bytes(fake_aifaceswap, aifaceswap, jpeg_bytes):
+    faces = [ImageInput.from_url(FACE_URL), ImageInput.from_bytes(jpeg_bytes)]
     with pytest.raises(errors.InvalidRequest) as caught:
         aifaceswap.multi_swap(ImageInput.from_url(SOURCE_URL), faces, [0, 1])
     assert caught.value.field == "faces"
@@ -162,12 +166,12 @@ def test_extract_faces_with_a_url(fake_aifaceswap, aifaceswap):
     assert boxes.cost == 2
 
 
-def test_extract_faces_with_bytes(fake_aifaceswap, aifaceswap, png_data):
-    boxes = aifaceswap.extract_faces(ImageInput.from_bytes(png_data, "group.png", "image/png"))
+def test_extract_faces_with_bytes(fake_aifaceswap, aifaceswap, png_bytes):
+    boxes = aifaceswap.extract_faces(ImageInput.from_bytes(png_bytes, "group.png", "image/png"))
     req = only_request(fake_aifaceswap, EXTRACT_FACE)
     assert req.kind == "multipart"
     assert req.form == {}
-    assert [(p.field, p.filename, p.data) for p in req.files] == [("img", "group.png", png_data)]
+    assert [(p.field, p.filename, p.data) for p in req.files] == [("img", "group.png", png_bytes)]
     assert boxes.faces == DEFAULT_FACES
 
 
@@ -197,19 +201,7 @@ def test_operations_and_fetch_not_supported(fake_aifaceswap, aifaceswap):
 # --- errors: HTTP rows and the envelope -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "status"),
-    [
-        ("bad_key", errors.ProviderAuthFailed, 401),
-        ("blocked", errors.ProviderAccountBlocked, 403),
-        ("invalid_input", errors.ProviderInvalidInput, 400),
-        ("not_found", errors.ProviderJobNotFound, 404),
-        ("rate_limited", errors.ProviderRateLimited, 429),
-        ("queue_full", errors.ProviderBusy, 499),
-        ("server_error", errors.ProviderBusy, 500),
-        ("gateway_timeout", errors.ProviderBusy, 504),
-    ],
-)
+@pytest.mark.parametrize(("fault", "error", "status"), HTTP_ERROR_ROWS)
 def test_http_error_rows(fake_aifaceswap, aifaceswap, fault, error, status):
     fake_aifaceswap.inject(fault)
     with pytest.raises(error) as caught:

@@ -277,13 +277,21 @@ def test_cat_as_face_fails_the_job(provider, server):
         assert seen.cost == 0
 
 
+def job_error(provider, server, source: str, face: str) -> dict:
+    """Swap ``face`` into ``source`` for a job that fails: the error its webhook reports. An image is
+    a path on ``server`` when it starts with a slash, else a fixture photo sent as bytes."""
+
+    def image(name: str) -> ImageInput:
+        if name.startswith("/"):
+            return ImageInput.from_url(server.url(name))
+        return ImageInput.from_bytes(photo(name))
+
+    provider.swap(image(source), image(face), server.url("/hook"))
+    return json.loads(server.wait_for_hooks(1)[0]["body"])["error"]
+
+
 def test_cat_as_source_names_the_source(provider, server):
-    provider.swap(
-        ImageInput.from_bytes(photo("no_face_cat.png")),
-        ImageInput.from_bytes(photo("astronaut.png")),
-        server.url("/hook"),
-    )
-    error = json.loads(server.wait_for_hooks(1)[0]["body"])["error"]
+    error = job_error(provider, server, "no_face_cat.png", "astronaut.png")
     assert error["code"] == "no_face_detected"
     assert "source image" in error["message"]
 
@@ -302,35 +310,20 @@ def test_index_out_of_range_fails_the_job(provider, server):
 
 
 def test_unreachable_url_fails_the_job(provider, server):
-    provider.swap(
-        ImageInput.from_url(server.url("/faces/missing.png")),
-        ImageInput.from_bytes(photo("astronaut.png")),
-        server.url("/hook"),
-    )
-    error = json.loads(server.wait_for_hooks(1)[0]["body"])["error"]
+    error = job_error(provider, server, "/faces/missing.png", "astronaut.png")
     assert error["code"] == "invalid_image"
     assert "source image" in error["message"] and "404" in error["message"]
 
 
 def test_downloaded_bytes_that_are_no_image_fail_the_job(provider, server, monkeypatch):
-    provider.swap(
-        ImageInput.from_bytes(photo("astronaut.png")),
-        ImageInput.from_url(server.url("/faces/LICENSES.md")),
-        server.url("/hook"),
-    )
-    error = json.loads(server.wait_for_hooks(1)[0]["body"])["error"]
+    error = job_error(provider, server, "astronaut.png", "/faces/LICENSES.md")
     assert error["code"] == "invalid_image"
     assert "face image" in error["message"]
 
 
 def test_download_size_cap(provider, server, monkeypatch):
     monkeypatch.setenv("SWAPGATE_MAX_IMAGE_BYTES", "1000")
-    provider.swap(
-        ImageInput.from_url(server.url("/faces/astronaut.png")),
-        ImageInput.from_bytes(photo("grace_hopper.jpg")),
-        server.url("/hook"),
-    )
-    error = json.loads(server.wait_for_hooks(1)[0]["body"])["error"]
+    error = job_error(provider, server, "/faces/astronaut.png", "grace_hopper.jpg")
     assert error["code"] == "image_too_large"
 
 

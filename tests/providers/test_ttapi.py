@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support import PROVIDER_KEY as KEY
+from support.provider_errors import HTTP_ERROR_ROWS
 from swapgate import errors
 from swapgate.providers.base import ImageInput, Operation, ProviderState
 from swapgate.providers.ttapi import TtapiProvider
@@ -243,18 +244,7 @@ def test_failed_job_webhook(fake_ttapi, ttapi, webhook_receiver):
 
 
 @pytest.mark.parametrize(
-    ("fault", "error", "status"),
-    [
-        ("bad_key", errors.ProviderAuthFailed, 401),
-        ("quota", errors.ProviderQuotaExhausted, 402),
-        ("blocked", errors.ProviderAccountBlocked, 403),
-        ("invalid_input", errors.ProviderInvalidInput, 400),
-        ("not_found", errors.ProviderJobNotFound, 404),
-        ("rate_limited", errors.ProviderRateLimited, 429),
-        ("queue_full", errors.ProviderBusy, 499),
-        ("server_error", errors.ProviderBusy, 500),
-        ("gateway_timeout", errors.ProviderBusy, 504),
-    ],
+    ("fault", "error", "status"), [*HTTP_ERROR_ROWS, ("quota", errors.ProviderQuotaExhausted, 402)]
 )
 def test_http_error_rows(fake_ttapi, ttapi, fault, error, status):
     fake_ttapi.inject(fault)
@@ -308,13 +298,13 @@ def test_malformed_swap_answers(fake_ttapi, ttapi, answer):
 # --- what TTAPI cannot do ------------------------------------------------------------------------
 
 
-def test_bytes_are_refused_with_a_clear_error(fake_ttapi, ttapi, jpeg_data):
+def test_bytes_are_refused_with_a_clear_error(fake_ttapi, ttapi, jpeg_bytes):
     assert ttapi.accepts_bytes is False
     with pytest.raises(errors.InvalidRequest, match="URLs only") as caught:
-        ttapi.swap(ImageInput.from_bytes(jpeg_data), ImageInput.from_url(FACE))
+        ttapi.swap(ImageInput.from_bytes(jpeg_bytes), ImageInput.from_url(FACE))
     assert caught.value.field == "source"
     with pytest.raises(errors.InvalidRequest) as caught:
-        ttapi.swap(ImageInput.from_url(TARGET), ImageInput.from_bytes(jpeg_data))
+        ttapi.swap(ImageInput.from_url(TARGET), ImageInput.from_bytes(jpeg_bytes))
     assert caught.value.field == "face"
     with pytest.raises(errors.InvalidRequest):
         ttapi.swap(ImageInput.from_url("file:///etc/passwd"), ImageInput.from_url(FACE))

@@ -143,6 +143,17 @@ class Deployment:
         event = api_event(method, path, resource=resource or path, headers=headers, **kwargs)
         return proxy_answer(self.api_module.handler(event, lambda_context()))
 
+    def submit_swap(self, fake: Any, provider: str = "aifaceswap") -> str:
+        """POST /v1/swaps of two images on ``fake``'s CDN to ``provider``; the accepted job's id."""
+        body = {
+            "source_image": f"{fake.base_url}/a.png",
+            "face_image": f"{fake.base_url}/b.png",
+            "provider": provider,
+        }
+        answer = self.api("POST", "/v1/swaps", json_body=body)
+        assert answer.status == 202, answer.body
+        return answer.body["id"]
+
     def callback(self, path_with_query: str, body: bytes | str) -> Answer:
         path = path_with_query.split("?", 1)[0]
         _, provider, job_id = path.strip("/").split("/")

@@ -1,5 +1,5 @@
 """The tests' pytest fixtures (registered in tests/conftest.py): the provider fakes, a webhook receiver,
-the deployment of template.yaml in moto, and the fixture photos."""
+the deployment of template.yaml in moto, and the fixture photos (all, or one JPEG and one PNG)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,13 @@ def stack(monkeypatch, fake_aifaceswap, fake_ttapi) -> Iterator[Deployment]:
 @pytest.fixture
 def face_bytes() -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in FACES.iterdir() if path.suffix in (".png", ".jpg")}
+
+
+@pytest.fixture(scope="session")
+def jpeg_bytes() -> bytes:
+    return (FACES / "grace_hopper.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def png_bytes() -> bytes:
+    return (FACES / "astronaut.png").read_bytes()

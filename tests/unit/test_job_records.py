@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
 import requests
-from moto import mock_aws
 from swapgate import budget, keys
 from swapgate.errors import JobNotFound, ProviderBusy
 from swapgate.jobs import (
@@ -22,21 +20,6 @@ from swapgate.jobs import (
     transient,
     with_write_retries,
 )
-
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def store(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        table = boto3.resource("dynamodb", region_name=REGION).create_table(
-            TableName="jobs",
-            KeySchema=[{"AttributeName": keys.PARTITION_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": keys.PARTITION_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield JobStore(table)
 
 
 def new_job(store: JobStore) -> Job:

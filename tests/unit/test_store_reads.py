@@ -15,18 +15,6 @@ from swapgate.storage import Storage
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def store():
-    with mock_aws():
-        table = boto3.resource("dynamodb", region_name=REGION).create_table(
-            TableName="jobs",
-            KeySchema=[{"AttributeName": keys.PARTITION_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": keys.PARTITION_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield JobStore(table)
-
-
 def seed(store: JobStore, count: int) -> list[str]:
     ids = []
     with store.table.batch_writer() as batch:

@@ -23,6 +23,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from swapgate_dev.fakes.media import FilePart, MultipartError, make_png, parse_multipart
+from swapgate_dev.serving import Served, serve_in_thread, stop_serving, wait_for_items
 
 logger = logging.getLogger("swapgate_dev.fakes")
 
@@ -241,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.server.fake.name, format % args)
 
 
-class FakeProvider:
+class FakeProvider(Served):
     """Base of the fakes. Subclasses set ``name`` and ``routes`` and implement the hooks below."""
 
     name = "fake"
@@ -283,29 +284,15 @@ class FakeProvider:
         server.fake = self
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"fake-{self.name}", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, poll_interval=0.02, name=f"fake-{self.name}")
         logger.info("fake %s listening on %s", self.name, self.base_url)
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         self._cancel_timers()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        stop_serving(self._server, self._thread, timeout=5)
+        self._server = self._thread = None
 
     @property
     def base_url(self) -> str:
@@ -341,10 +328,7 @@ class FakeProvider:
 
     def wait_for_webhooks(self, n: int, timeout: float = 5.0) -> list[WebhookDelivery]:
         """Block until ``n`` deliveries were attempted; return them. Raises ``TimeoutError``."""
-        with self._webhook_cond:
-            if not self._webhook_cond.wait_for(lambda: len(self._deliveries) >= n, timeout=timeout):
-                raise TimeoutError(f"{len(self._deliveries)} of {n} webhook deliveries after {timeout}s")
-            return list(self._deliveries)
+        return wait_for_items(self._webhook_cond, lambda: self._deliveries, n, timeout, "webhook deliveries")
 
     def result_image(self, job_id: str) -> bytes:
         """The PNG the fake CDN serves for a succeeded job."""

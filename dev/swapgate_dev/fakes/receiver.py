@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
+from swapgate_dev.serving import Served, serve_in_thread, stop_serving, wait_for_items
+
 
 class ReceivedWebhook(NamedTuple):
     path: str  # with the query string
@@ -20,7 +22,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 refuses connections when many webhooks come at once
 
 
-class WebhookReceiver:
+class WebhookReceiver(Served):
     """``WebhookReceiver(status=200)``; ``start()``, ``url`` (``<base>/hook``), ``received``,
     ``wait_for(n, timeout)``, ``stop()``; also a context manager."""
 
@@ -47,10 +49,7 @@ class WebhookReceiver:
 
     def wait_for(self, n: int, timeout: float = 5.0) -> list[ReceivedWebhook]:
         """Block until ``n`` webhooks arrived; return them. Raises ``TimeoutError``."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self._received) >= n, timeout=timeout):
-                raise TimeoutError(f"{len(self._received)} of {n} webhooks after {timeout}s")
-            return list(self._received)
+        return wait_for_items(self._cond, lambda: self._received, n, timeout, "webhooks")
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -77,22 +76,9 @@ class WebhookReceiver:
 
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02})
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, poll_interval=0.02)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        stop_serving(self._server, self._thread, timeout=5)
+        self._server = self._thread = None

@@ -52,6 +52,7 @@ from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.provision import Deployment, plan
 from swapgate_dev.local.runtime import CallerTimeout, HandlerError, LambdaFunction, TooManyRequests
 from swapgate_dev.local.sam import SamTemplate
+from swapgate_dev.serving import Served, serve_in_thread, stop_serving
 
 log = logging.getLogger("swapgate_dev.local.api")
 
@@ -250,7 +251,7 @@ def proxy_event(
     }
 
 
-class ApiGatewayEmulator:
+class ApiGatewayEmulator(Served):
     """The API on ``http://host:port``; ``start()`` / ``stop()`` or a ``with`` block.
 
     Give either ``template_path`` (functions are built from the template: handler files, the
@@ -325,31 +326,17 @@ class ApiGatewayEmulator:
         if self._set_public_url:
             for function in self.functions.values():
                 function.env["SWAPGATE_PUBLIC_URL"] = self.url
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="api-gateway", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, poll_interval=0.1, name="api-gateway")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        stop_serving(self._server, self._thread, timeout=10)
+        self._server = self._thread = None
         if self._launcher is not None:
             for function in self.functions.values():
                 function.stop()
             self._launcher.stop()
             self._launcher = None
-
-    def __enter__(self) -> ApiGatewayEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -14,10 +14,10 @@ whole batch.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from swapgate_dev.local.poll_loop import PollLoop
 from swapgate_dev.local.runtime import HandlerError, TooManyRequests
 
 log = logging.getLogger("swapgate_dev.local.sqs")
@@ -80,8 +80,10 @@ def processed_messages(
     return [message for message in messages if message["MessageId"] not in failed_ids]
 
 
-class SqsEventSource:
+class SqsEventSource(PollLoop):
     """Polls ``queue_url`` and delivers batches to ``invoke`` until ``stop()``."""
+
+    kind = "sqs"
 
     def __init__(
         self,
@@ -96,34 +98,11 @@ class SqsEventSource:
         region: str = "us-east-1",
         idle_seconds: float = 0.2,
     ) -> None:
-        self.sqs = sqs_client
-        self.queue_url = queue_url
-        self.queue_arn = queue_arn
-        self.invoke = invoke
-        self.name = name
+        super().__init__(name, idle_seconds)
+        self.sqs, self.queue_url, self.queue_arn, self.invoke = sqs_client, queue_url, queue_arn, invoke
         self.batch_size = max(1, min(10, batch_size))  # one ReceiveMessage call returns at most 10
         self.report_batch_item_failures = report_batch_item_failures
         self.region = region
-        self.idle_seconds = idle_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.batches = 0
-        self.errors = 0
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{self.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():

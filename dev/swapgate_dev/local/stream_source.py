@@ -10,26 +10,23 @@ limit and ``OnFailure`` destination are not emulated (the records are retried in
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
+from swapgate_dev.local.poll_loop import PollLoop
 from swapgate_dev.streams import StreamMapping, StreamSource
 
 log = logging.getLogger("swapgate_dev.local.streams")
 
 
-class StreamEventSource:
+class StreamEventSource(PollLoop):
     """One ``Type: DynamoDB`` event: ``invoke(event) -> response`` for each batch."""
 
+    kind = "stream"
+
     def __init__(self, source: StreamSource, invoke: Any, *, name: str, idle_seconds: float = 0.2) -> None:
+        super().__init__(name, idle_seconds)
         self.source = source
         self.invoke = invoke
-        self.name = name
-        self.idle_seconds = idle_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.batches = 0
-        self.errors = 0
 
     @classmethod
     def for_mapping(
@@ -37,18 +34,6 @@ class StreamEventSource:
     ) -> StreamEventSource:
         source = StreamSource.for_table(streams, dynamodb, table_name, mapping)
         return cls(source, invoke, name=f"{mapping.table_id}->{mapping.function_id}")
-
-    def start(self) -> StreamEventSource:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"stream-{self.name}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _run(self) -> None:
         failures = 0

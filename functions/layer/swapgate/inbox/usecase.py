@@ -80,15 +80,10 @@ class Inbox:
         return self.gateway.storage
 
     def handle_object(
-        self,
-        *,
-        bucket: str,
-        key: str,
-        etag: str | None = None,
-        sequencer: str | None = None,
-        size: int | None = None,
+        self, *, bucket: str, key: str, etag: str | None, sequencer: str | None, size: int | None
     ) -> Outcome:
-        """One created object. Raises (so the SQS record is retried) only for transient trouble."""
+        """One created object (``etag``, ``sequencer`` and ``size`` as the S3 event gives them, or None).
+        Raises (so the SQS record is retried) only for transient trouble."""
         if bucket != self.storage.bucket:
             logger.warning("event for another bucket ignored", extra={"bucket": bucket})
             return Outcome(key, "ignored")

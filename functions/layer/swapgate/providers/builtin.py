@@ -81,13 +81,9 @@ class BuiltinProvider(Provider):
         sleep=time.sleep,
         dispatch: Any = None,
     ) -> None:
-        self._bucket = bucket
-        self._s3 = s3
-        self._executor = executor
-        self._engine = engine
-        self._http = http
-        self._sleep = sleep
-        self._dispatch = dispatch
+        self._bucket, self._executor, self._dispatch, self._engine = bucket, executor, dispatch, engine
+        # runs jobs in this process when there is no EngineFunction; it also makes the S3 client lazily
+        self._runner = EngineRunner(bucket, s3, engine=engine, http=http, sleep=sleep)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -104,12 +100,7 @@ class BuiltinProvider(Provider):
 
     @property
     def s3(self) -> Any:
-        with self._lock:
-            if self._s3 is None:
-                import boto3
-
-                self._s3 = boto3.client("s3")
-            return self._s3
+        return self._runner.s3
 
     @property
     def dispatch(self) -> ThreadDispatch | LambdaDispatch:
@@ -120,10 +111,7 @@ class BuiltinProvider(Provider):
                 if function:
                     self._dispatch = LambdaDispatch(function)
                 else:
-                    runner = EngineRunner(
-                        self._bucket, self.s3, engine=self._engine, http=self._http, sleep=self._sleep
-                    )
-                    self._dispatch = ThreadDispatch(runner, self._executor)
+                    self._dispatch = ThreadDispatch(self._runner, self._executor)
             return self._dispatch
 
     def _require_engine(self) -> None:

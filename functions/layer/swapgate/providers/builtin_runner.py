@@ -46,11 +46,8 @@ class EngineRunner:
         http: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._bucket = bucket
-        self._s3 = s3
-        self._engine = engine
-        self._http = http
-        self._sleep = sleep
+        self._bucket, self._s3 = bucket, s3
+        self._engine, self._http, self._sleep = engine, http, sleep
         self._lock = threading.Lock()
 
     @property

@@ -181,3 +181,30 @@ def test_purge_of_a_builtin_job_removes_its_engine_objects(deployment):
 
     assert _delete(deployment, job.id).status == 200
     assert deployment.keys("engine/") == ["engine/other.json"]
+
+
+def test_purge_of_a_job_made_on_a_compatibility_route(deployment, fake_ttapi, webhook_receiver):
+    data = {
+        "targetImage": f"{fake_ttapi.base_url}/a.png",
+        "swapImage": f"{fake_ttapi.base_url}/b.png",
+        "hookUrl": webhook_receiver.url,
+    }
+    answer = deployment.api(
+        "POST", "/insightFace/v1/swap", key=None, headers={"TT-API-KEY": API_KEY}, json_body=data
+    )
+    assert answer.status == 200, answer.body
+    job_id = answer.body["data"]["jobId"]
+    deployment.deliver_callbacks(1)
+    assert deployment.keys("results/")
+
+    assert _delete(deployment, job_id).status == 200
+    assert _stored(deployment) == []
+    _assert_tombstone(deployment, job_id, "succeeded")
+    fetched = deployment.api(
+        "POST",
+        "/insightFace/v1/fetch",
+        key=None,
+        headers={"TT-API-KEY": API_KEY},
+        json_body={"jobId": job_id},
+    )
+    assert fetched.status == 200 and fetched.body["data"]["cdnImage"] is None

@@ -56,6 +56,7 @@ GLOBAL_ENV = {
     "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
     "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
     "SWAPGATE_RETENTION_DAYS": {"Ref": "ResultRetentionDays"},
+    "SWAPGATE_PROVENANCE": {"Fn::If": ["MarkResults", "on", "off"]},  # results are marked unless turned off
     # traces keep no handler answers (presigned URLs) and no error messages (request URLs)
     "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
@@ -766,3 +767,8 @@ def test_snapstart_is_a_parameter_off_by_default_on_published_versions(template)
     function = template["Globals"]["Function"]
     assert function["AutoPublishAlias"] == "live"  # SAM points the API and the queues at the alias
     assert function["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+
+
+def test_results_are_marked_unless_a_deployment_turns_it_off(template):
+    assert template["Parameters"]["ProvenanceMarks"]["Default"] == "Enabled"
+    assert template["Conditions"]["MarkResults"] == {"Fn::Equals": [{"Ref": "ProvenanceMarks"}, "Enabled"]}

@@ -5,6 +5,7 @@
     swapgate faces IMAGE [--json]
     swapgate status ID [--json]
     swapgate cancel ID [--json]
+    swapgate delete ID [--json]
 
 Images are file paths, http(s) URLs or ``upload://`` references. Small files go in a multipart body;
 larger ones through a presigned POST from ``POST /v1/uploads``. Exit codes: 0 done, 1 the API or the

@@ -1,4 +1,4 @@
-"""What each command does and prints: swap, multi, faces, status, cancel (``args`` from ``main``)."""
+"""What each command does and prints: swap, multi, faces, status, cancel, delete (``args`` from ``main``)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,16 @@ def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
         print(f"{job.get('id')}: {job.get('status')}")
     if job.get("status") != "canceled":
         print(f"the job had already ended {job.get('status')}: nothing was canceled", file=sys.stderr)
+    return 0
+
+
+def cmd_delete(client: Client, args: argparse.Namespace) -> int:
+    """Purge the job: cancel it if it runs, remove its inputs, result and personal fields."""
+    job = client.call("DELETE", f"/v1/swaps/{_job_id(args.id)}")
+    if args.json:
+        _print_json(job)
+    else:
+        print(f"{job.get('id')}: {job.get('status')}, data removed")
     return 0
 
 

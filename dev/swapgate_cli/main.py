@@ -13,7 +13,7 @@ from typing import Any
 from swapgate import __version__
 
 from swapgate_cli.client import DEFAULT_TIMEOUT, Client
-from swapgate_cli.commands import cmd_cancel, cmd_faces, cmd_multi, cmd_status, cmd_swap
+from swapgate_cli.commands import cmd_cancel, cmd_delete, cmd_faces, cmd_multi, cmd_status, cmd_swap
 from swapgate_cli.errors import CliError
 
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("id", metavar="ID")
     cancel.add_argument("--json", action="store_true", help="print the API's JSON answer")
     cancel.set_defaults(run=cmd_cancel)
+
+    delete = command(
+        "delete", "delete a job's data: its inputs, result and personal fields (cancels it if running)"
+    )
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    delete.set_defaults(run=cmd_delete)
     return parser
 
 

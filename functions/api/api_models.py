@@ -98,6 +98,11 @@ class JobAccepted(BaseModel):
     points: int | None = None
 
 
+class Provenance(BaseModel):
+    digital_source_type: str | None = Field(description="the IPTC Digital Source Type in the result's XMP")
+    c2pa: bool = Field(description="whether the result embeds a C2PA manifest")
+
+
 class JobView(BaseModel):
     id: str
     status: Literal["queued", "running", "succeeded", "failed", "timed_out", "canceled"]
@@ -107,6 +112,15 @@ class JobView(BaseModel):
     points: int | None = None
     result_url: str | None = Field(default=None, description="a short-lived presigned URL of the result")
     error: ErrorBody | None = None
+    provenance: Provenance | None = Field(
+        default=None, description="the machine-readable marks the stored result carries"
+    )
+    data_removed: bool = Field(
+        default=False, description="the owner deleted the job's data: only this record is left"
+    )
+    expires_at: str | None = Field(
+        default=None, description="when the job's record and stored data expire (ISO 8601, UTC)"
+    )
 
 
 class FacesResponse(BaseModel):

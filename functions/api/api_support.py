@@ -345,4 +345,4 @@ def accepted(model: Any) -> Response:
 
 def extract_faces(image: ImageSource, provider: str | None) -> FaceBoxes:
     chosen = gateway().provider_for(provider, Operation.EXTRACT_FACES)
-    return chosen.extract_faces(gateway().host_image(image))
+    return chosen.extract_faces(gateway().host_image(image, []))

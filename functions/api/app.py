@@ -223,6 +223,14 @@ def cancel_swap(id: Annotated[str, Path(max_length=MAX_ID_LENGTH)]) -> JobView:
     return job_view(gateway().cancel(job.id))
 
 
+@app.delete("/v1/swaps/<id>", summary="Delete a job's data")
+def purge_swap(id: Annotated[str, Path(max_length=MAX_ID_LENGTH)]) -> JobView:
+    """Cancel the job if it still runs, then remove its inputs, intermediate objects, result (every
+    version) and personal fields; the job answers ``data_removed: true`` until its record expires."""
+    job = load_job(id)
+    return job_view(gateway().purge(job.id))
+
+
 @app.post("/v1/uploads", summary="Upload a large image")
 def create_upload() -> UploadTicket:
     """A presigned POST for one image too large for the API's body limit; pass ``reference`` on."""

@@ -76,7 +76,7 @@ class Job:
 @dataclass
 class FakeApi:
     """Routes: POST /v1/swaps, /v1/swaps/multi, /v1/faces, /v1/uploads, GET /v1/swaps/{id},
-    POST /v1/swaps/{id}/cancel (all needing x-api-key), POST /bucket (the presigned POST target),
+    POST /v1/swaps/{id}/cancel, DELETE /v1/swaps/{id} (all needing x-api-key), POST /bucket (the presigned POST target),
     GET /results/{id} (the result)."""
 
     api_key: str = API_KEY
@@ -154,6 +154,10 @@ class FakeApi:
                 job.statuses = ["canceled"]
                 job.polls = 0
                 return 200, self.view(job, "canceled"), {}
+            if request.method == "DELETE" and not match.group(2):
+                now = job.statuses[min(job.polls, len(job.statuses) - 1)]
+                job.statuses, job.polls = ["canceled" if now in ("queued", "running") else now], 0
+                return 200, self.view(job, job.statuses[0]) | {"result_url": None, "data_removed": True}, {}
             if request.method == "GET" and self.honour_wait:
                 job.polls += 1
                 return self.waited(job, wait or 0, 200, applied=wait is not None)
@@ -249,7 +253,7 @@ def handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             except ConnectionError:  # the client gave up (a timeout test): no traceback in a later test
                 self.close_connection = True
 
-        do_GET = do_POST = _serve
+        do_GET = do_POST = do_DELETE = _serve
 
     return Handler
 

@@ -63,6 +63,19 @@ def test_cancel_of_an_ended_job_says_nothing_was_canceled(api, run, job, capsys)
     assert err == "the job had already ended succeeded: nothing was canceled\n"
 
 
+def test_delete_purges_the_job(api, run, job, capsys):
+    assert run("delete", job) == 0
+    assert capsys.readouterr().out == "job0001: canceled, data removed\n"
+    assert len(api.of("DELETE", "/v1/swaps/job0001")) == 1
+    assert run("delete", job, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["data_removed"] is True
+
+
+def test_delete_of_an_unknown_job_is_an_api_error(api, run, capsys):
+    assert run("delete", "nope") == 1
+    assert capsys.readouterr().err == "error: not_found: no job 'nope' (field: id)\n"
+
+
 def test_status_of_an_unknown_job_is_an_api_error(api, run, capsys):
     assert run("status", "nope") == 1
     assert capsys.readouterr().err == "error: not_found: no job 'nope' (field: id)\n"

@@ -20,6 +20,7 @@ import pytest
 import requests
 from e2e_stack import PROVIDER_KEY, fakes_env, start_stack, stop_stack
 from standardwebhooks.webhooks import Webhook
+from swapgate import provenance
 from swapgate_dev.fakes import FakeAifaceswap, WebhookReceiver
 from swapgate_dev.fakes.media import make_png
 
@@ -29,8 +30,8 @@ CLIENTS = 32
 
 
 def result_for(source: bytes) -> bytes:
-    """What the fake below answers for a job whose source image is ``source``."""
-    return make_png("result of " + hashlib.sha256(source).hexdigest())
+    """What Swapgate stores for a job whose source image is ``source``: the fake's answer, marked."""
+    return provenance.mark(make_png("result of " + hashlib.sha256(source).hexdigest()))
 
 
 class SourceBoundAifaceswap(FakeAifaceswap):

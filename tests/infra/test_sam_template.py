@@ -29,6 +29,7 @@ API_ROUTES = {
     ("POST", "/v1/faces"),
     ("GET", "/v1/swaps/{id}"),
     ("POST", "/v1/swaps/{id}/cancel"),
+    ("DELETE", "/v1/swaps/{id}"),
     ("POST", "/v1/uploads"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
@@ -55,6 +56,7 @@ GLOBAL_ENV = {
     "SWAPGATE_POLL_MAX_INTERVAL_SECONDS": {"Ref": "PollMaxIntervalSeconds"},
     "SWAPGATE_JOB_TIMEOUT_SECONDS": {"Ref": "JobTimeoutSeconds"},
     "SWAPGATE_RETENTION_DAYS": {"Ref": "ResultRetentionDays"},
+    "SWAPGATE_PROVENANCE": {"Fn::If": ["MarkResults", "on", "off"]},  # results are marked unless turned off
     # traces keep no handler answers (presigned URLs) and no error messages (request URLs)
     "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
@@ -116,6 +118,8 @@ TABLE_ACTIONS = {
     "JobEventsFunction": set(),  # the stream records carry the job; no table access
 }
 
+PURGE_DELETES = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+
 # (action, bucket prefix) each function uses; "" is the bucket itself (ListBucket: a missing key a
 # client named answers NoSuchKey, not AccessDenied).
 BUCKET_GRANTS = {
@@ -130,6 +134,12 @@ BUCKET_GRANTS = {
         ("s3:GetObject", "staging/"),
         ("s3:DeleteObject", "staging/"),
         ("s3:PutObject", "results/"),
+        ("s3:ListBucketVersions", ""),  # purge: every version of a job's objects, then deletes them
+        *(
+            (action, prefix)
+            for action in PURGE_DELETES
+            for prefix in ("uploads/", "staging/", "results/", "engine/")
+        ),
     },
     # a provider's result is staged, then copied to results/ (CopyObject reads staging/, writes results/;
     # the publish checks results/ first); only staged copies are ever deleted
@@ -386,12 +396,17 @@ def test_least_privilege_grants(resources):
                     "s3:PutObject",
                     "s3:DeleteObject",
                     "s3:ListBucket",
+                    *(
+                        ("s3:DeleteObjectVersion", "s3:ListBucketVersions")
+                        if logical_id == "ApiFunction"
+                        else ()
+                    ),
                     "ssm:GetParameter",
                     "states:StopExecution",
                 }, (logical_id, action)
             assert "*" not in str(statement.get("Resource")).replace("/*", "").replace(":*", "")
             if "s3:DeleteObject" in actions(statement):  # deletes stand alone, easy to review
-                assert actions(statement) == {"s3:DeleteObject"}
+                assert actions(statement) <= set(PURGE_DELETES)
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
@@ -425,8 +440,8 @@ def test_bucket_grants_name_exact_prefixes(resources, logical_id):
                 prefix = match.group(1)
             granted |= {(action, prefix) for action in bucket_actions}
     assert granted == BUCKET_GRANTS[logical_id]
-    # nothing deletes a published result
-    assert ("s3:DeleteObject", "results/") not in granted
+    # only the API's purge (DELETE /v1/swaps/{id}) deletes a published result
+    assert ("s3:DeleteObject", "results/") not in granted or logical_id == "ApiFunction"
     # only the API writes uploads/; nothing but the trigger reads inbox/
     assert ("s3:PutObject", "uploads/") not in granted or logical_id == "ApiFunction"
     assert ("s3:GetObject", "inbox/") not in granted or logical_id == "TriggerFunction"
@@ -771,3 +786,8 @@ def test_a_key_given_twice_is_an_error_as_in_cloudformation():
     with pytest.raises(TemplateError, match="duplicate key 'Conditions'"):
         loads_template("Conditions:\n  A: !Equals [a, a]\nConditions:\n  B: !Equals [b, b]\n")
     load_template(TEMPLATE)  # the real one has none
+
+
+def test_results_are_marked_unless_a_deployment_turns_it_off(template):
+    assert template["Parameters"]["ProvenanceMarks"]["Default"] == "Enabled"
+    assert template["Conditions"]["MarkResults"] == {"Fn::Equals": [{"Ref": "ProvenanceMarks"}, "Enabled"]}

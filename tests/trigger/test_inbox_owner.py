@@ -62,3 +62,16 @@ def test_the_inbox_owner_key_reads_and_cancels_them_and_no_other(stack, keys, mo
     assert _reads(stack, API_KEY, job_id) == [200, 200, 200]
     status, body = _as(stack, API_KEY, "POST", f"/v1/swaps/{job_id}/cancel", "/v1/swaps/{id}/cancel")
     assert status == 200 and body["status"] == "canceled"
+
+
+def test_the_inbox_owner_purges_inbox_jobs_and_no_other_key_can(stack, keys, monkeypatch):
+    monkeypatch.setenv("SWAPGATE_INBOX_OWNER", key_digest(API_KEY))
+    job_id = _start_one(stack)
+    status, _ = _as(stack, OTHER_KEY, "DELETE", f"/v1/swaps/{job_id}", "/v1/swaps/{id}")
+    assert status == 404 and "data_removed" not in stack.job(job_id)
+
+    status, body = _as(stack, API_KEY, "DELETE", f"/v1/swaps/{job_id}", "/v1/swaps/{id}")
+    assert status == 200 and body["status"] == "canceled" and body["data_removed"] is True
+    item = stack.job(job_id)
+    assert item["data_removed"] is True and "manifest_key" not in item
+    assert stack.keys("results/") == [] and stack.keys("staging/") == []

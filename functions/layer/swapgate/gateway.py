@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from aws_lambda_powertools import Logger
 
-from swapgate import config, signing
+from swapgate import purge, signing
 from swapgate.errors import (
     InvalidRequest,
     JobNotFound,
@@ -32,13 +32,14 @@ from swapgate.errors import (
     SwapgateError,
     Unauthorized,
 )
+from swapgate.job_metrics import count_job
 from swapgate.jobs import Job, JobStatus, JobStore, TransitionRejected, with_write_retries
 from swapgate.keys import new_job_id
 from swapgate.netsafety import check_url
 from swapgate.poller import Poller
 from swapgate.providers.base import ImageInput, Operation, Provider, ProviderJob, ProviderState
 from swapgate.providers.registry import get_provider, providers_supporting, results_in_bucket
-from swapgate.storage import UPLOAD_REFERENCE_PREFIX, Storage
+from swapgate.storage import UPLOAD_REFERENCE_PREFIX, UPLOADS_PREFIX, Storage
 
 logger = Logger(child=True)
 
@@ -98,8 +99,8 @@ class Gateway:
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def host_image(self, image: ImageSource) -> ImageInput:
-        """Turn a client's image into a URL a provider can fetch (bytes are stored under uploads/)."""
+    def host_image(self, image: ImageSource, stored: list[str]) -> ImageInput:
+        """A URL a provider can fetch for a client's image; ``uploads/`` keys used go into ``stored``."""
         if image.data is not None:
             key = self.storage.put_upload(image.data, image.field)
         elif image.key is not None:
@@ -111,6 +112,7 @@ class Gateway:
             return ImageInput.from_url(check_url(image.url, image.field))
         else:
             raise InvalidRequest(f"{image.field} is required", field=image.field)
+        stored.extend([key] if key.startswith(UPLOADS_PREFIX) else [])
         return ImageInput.from_url(self.storage.presigned_get(key))
 
     # --- submit ------------------------------------------------------------------------------
@@ -131,8 +133,9 @@ class Gateway:
             check_url(request.webhook, "webhook")
         if job_id is not None and (existing := self.store.find(job_id)) is not None:
             return existing
-        source = self.host_image(request.source)
-        faces = [self.host_image(face) for face in request.faces]
+        uploads: list[str] = []
+        source = self.host_image(request.source, uploads)
+        faces = [self.host_image(face, uploads) for face in request.faces]
 
         job = Job(
             id=job_id or new_job_id(),
@@ -143,6 +146,7 @@ class Gateway:
             origin=request.origin,
             manifest_key=request.manifest_key,
             owner=request.owner,
+            upload_keys=uploads or None,
         )
         logger.append_keys(job_id=job.id)
         self._start_poller(job, request.timeout_seconds)
@@ -154,7 +158,7 @@ class Gateway:
         if not created and stored.created_at != job.created_at:  # another submit of this id was first
             return stored
         logger.info("job created", extra={"provider": provider.name, "operation": job.operation})
-        _count("JobsSubmitted", job, "accepted")
+        count_job("JobsSubmitted", job, "accepted")
         callback_url = (
             f"{public_url.rstrip('/')}/callbacks/{provider.name}/{job.id}"
             f"?token={quote(signing.callback_token(job.id))}"
@@ -216,7 +220,7 @@ class Gateway:
     def apply_provider_update(self, job_id: str, update: ProviderJob) -> Job:
         """Apply a provider's word on a job (from its webhook or from fetch). Idempotent."""
         job = self.store.get(job_id)
-        if job.status.terminal:
+        if job.status.terminal or job.data_removed:
             logger.info("update for a finished job ignored", extra={"status": job.status})
             return job
         if update.job_id and job.provider_job_id and update.job_id != job.provider_job_id:
@@ -289,6 +293,7 @@ class Gateway:
                 JobStatus.SUCCEEDED,
                 result_key=staged.result_key,
                 staged_key=staged.key,
+                provenance=staged.provenance,
                 points=update.cost,
             )
         except TransitionRejected as rejected:  # canceled (or ended) meanwhile: drop the late result
@@ -320,7 +325,7 @@ class Gateway:
 
     def _ended(self, job: Job) -> None:
         logger.info("job finished", extra={"status": job.status, "error_code": job.error_code})
-        _count("JobsFinished", job, str(job.status))
+        count_job("JobsFinished", job, str(job.status))
 
     def time_out(self, job_id: str) -> Job:
         """The deadline passed: the job ends timed_out, unless the provider (asked one last time, when
@@ -371,6 +376,10 @@ class Gateway:
             self.poller.stop(job.execution_arn)
         return job
 
+    def purge(self, job_id: str) -> Job:
+        """Cancel the job if it runs, then remove all Swapgate stored for it (``swapgate.purge``)."""
+        return purge.purge(self.store, self.storage, self.cancel(job_id))
+
     # --- polling -----------------------------------------------------------------------------
 
     def poll_job(self, job_id: str) -> Job:
@@ -389,13 +398,3 @@ class Gateway:
             logger.warning("fetch failed", extra={"error_code": exc.code})
             return job
         return self.apply_provider_update(job.id, update)
-
-
-def _count(metric_name: str, job: Job, outcome: str) -> None:
-    """One EMF metric per job event, by provider and outcome (CloudWatch reads it from the logs)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    namespace = config.env("POWERTOOLS_METRICS_NAMESPACE") or "Swapgate"
-    with single_metric(name=metric_name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-        metric.add_dimension(name="provider", value=job.provider)
-        metric.add_dimension(name="outcome", value=outcome)

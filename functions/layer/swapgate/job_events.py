@@ -80,7 +80,13 @@ class JobEvents:
         )
 
     def ended(self, job: Job) -> None:
-        """The follow-ups of the job's terminal transition. Raises when one must be tried again."""
+        """The follow-ups of the job's terminal transition. Raises when one must be tried again.
+
+        A purged job's result is never published (a purge clears ``staging/`` before ``results/``,
+        so a publish of a stream record handled after the purge finds nothing to copy)."""
+        if job.data_removed:
+            logger.info("job purged; nothing to publish or notify")
+            return
         if job.status is JobStatus.SUCCEEDED and job.staged_key and job.result_key:
             self._publish(job.staged_key, job.result_key)
         removed = self.storage.clear_staging(job.id)

@@ -106,6 +106,13 @@ class Job:
     submit_ambiguous: bool | None = None
     #: when the poller times the job out (epoch seconds)
     deadline: int | None = None
+    #: what the stored result carries: ``{"digital_source_type": str | None, "c2pa": bool}``
+    provenance: dict | None = None
+    #: the ``uploads/`` objects Swapgate stored or was handed for this job (purged with it)
+    upload_keys: list[str] | None = None
+    #: purged by its owner: only this tombstone is left, no data comes back
+    data_removed: bool | None = None
+    removed_at: str | None = None
     expires_at: int = 0
 
     def __post_init__(self) -> None:
@@ -130,6 +137,20 @@ class Job:
         known = {f.name for f in fields(cls)}
         values = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in item.items() if k in known}
         return cls(**values)
+
+
+#: what a purge erases from a job's record: personal data, and every key that leads to it
+PURGED_FIELDS = (
+    "webhook",
+    "result_key",
+    "staged_key",
+    "upload_keys",
+    "manifest_key",
+    "provider_job_id",
+    "execution_arn",
+    "error_message",
+    "provenance",
+)
 
 
 class TransitionRejected(Exception):
@@ -245,7 +266,7 @@ class JobStore:
         what an earlier one recorded)."""
         allowed = sorted(ALLOWED_FROM[target])
         values: dict[str, Any] = {f":from{i}": str(s) for i, s in enumerate(allowed)}
-        condition = f"attribute_exists(id) AND #status IN ({', '.join(values)})"
+        condition = f"attribute_exists(id) AND attribute_not_exists(data_removed) AND #status IN ({', '.join(values)})"
         try:
             return self._update(job_id, {"status": str(target), **changes}, condition, values)
         except self._conflict:
@@ -255,6 +276,19 @@ class JobStore:
         """Change fields other than the status (None values are left as they are)."""
         assert "status" not in changes, "status changes go through transition()"
         return self._update(job_id, changes, "attribute_exists(id)", {})
+
+    def purge(self, job_id: str) -> Job:
+        """Leave only a tombstone of the job (status, times, owner, TTL) with ``data_removed``. Idempotent."""
+        now = now_iso()
+        response = self.table.update_item(
+            Key=keys.item_key(job_id),
+            UpdateExpression="SET data_removed = :yes, removed_at = if_not_exists(removed_at, :now), "
+            "updated_at = :now REMOVE " + ", ".join(PURGED_FIELDS),
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeValues={":yes": True, ":now": now},
+            ReturnValues="ALL_NEW",
+        )
+        return Job.from_item(response["Attributes"])
 
     def _update(self, job_id: str, changes: dict[str, Any], condition: str, values: dict[str, Any]) -> Job:
         changes = {k: v for k, v in changes.items() if v is not None} | {"updated_at": now_iso()}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from swapgate import config, images
+from swapgate import config, images, provenance
 from swapgate.errors import (
     ImageTooLarge,
     InvalidImage,
@@ -40,10 +40,16 @@ def max_image_bytes() -> int:
 
 STAGING_PREFIX = "staging/"
 RESULTS_PREFIX = "results/"
+UPLOADS_PREFIX = "uploads/"
 
 
 def result_key(job_id: str, kind: str) -> str:
     return f"{RESULTS_PREFIX}{job_id}.{images.EXTENSIONS[kind]}"
+
+
+def result_prefix(job_id: str) -> str:
+    """Every published result of the job (whatever its extension)."""
+    return f"{RESULTS_PREFIX}{job_id}."
 
 
 def staging_prefix(job_id: str) -> str:
@@ -56,6 +62,13 @@ class StagedResult:
 
     key: str
     result_key: str
+    #: the machine-readable marks the staged bytes carry (``provenance.read_marks``' shape), or None
+    provenance: dict | None = None
+
+
+def marking_enabled() -> bool:
+    """Results are marked unless the deployment turned it off explicitly (``SWAPGATE_PROVENANCE=off``)."""
+    return (config.env("SWAPGATE_PROVENANCE") or "on").lower() not in ("off", "false", "0", "no", "disabled")
 
 
 @dataclass
@@ -164,7 +177,8 @@ class Storage:
         ``url`` is an https URL on a public host (checked, redirects re-checked, size-capped,
         content checked by magic bytes), or, for a provider whose results are in this bucket
         (``trusted_s3``), an ``s3://`` URL under ``engine/``. Every call makes its own staging key, so
-        racing writers never share one; only the writer whose transition wins gets published.
+        racing writers never share one; only the writer whose transition wins gets published. The
+        bytes stored carry the IPTC digital source type in their XMP unless marking is turned off.
         """
         if url.startswith("s3://") and trusted_s3:
             data = self._engine_result(url)
@@ -173,9 +187,16 @@ class Storage:
         kind = images.sniff(data)
         if kind is None:
             raise ResultUnavailable("the provider's result is not a JPEG, PNG or WebP image")
+        marks = None
+        if marking_enabled():
+            try:
+                data = provenance.mark(data)
+            except InvalidImage as exc:  # sniffed as an image but malformed inside
+                raise ResultUnavailable(f"the provider's result is a damaged image: {exc.message}") from exc
+            marks = provenance.read_marks(data)
         extension = images.EXTENSIONS[kind]
         staged = StagedResult(
-            f"{staging_prefix(job_id)}{uuid.uuid4().hex}.{extension}", result_key(job_id, kind)
+            f"{staging_prefix(job_id)}{uuid.uuid4().hex}.{extension}", result_key(job_id, kind), marks
         )
         self.s3.put_object(
             Bucket=self.bucket, Key=staged.key, Body=data, ContentType=images.CONTENT_TYPES[kind]
@@ -211,6 +232,22 @@ class Storage:
         found = [{"Key": item["Key"]} for item in listing.get("Contents", [])]
         if found:
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": found, "Quiet": True})
+        return len(found)
+
+    # --- purge -------------------------------------------------------------------------------
+
+    def remove_everywhere(self, prefix: str, *, exact: bool = False) -> int:
+        """Delete every object under ``prefix`` (only ``prefix`` itself when ``exact``), every version
+        and delete marker too when the bucket keeps versions; returns how many went."""
+        found: list[dict[str, str]] = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                if not exact or entry["Key"] == prefix:
+                    found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+        for start in range(0, len(found), 1000):
+            self.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": found[start : start + 1000], "Quiet": True}
+            )
         return len(found)
 
     def exists(self, key: str) -> bool:

@@ -11,6 +11,7 @@ with these, so an answer and a webhook about the same job say the same thing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from swapgate.jobs import Job, JobStatus
@@ -45,7 +46,15 @@ def job_payload(job: Job, result: str | None) -> dict[str, Any]:
         "points": job.points,
         "result_url": result,
         "error": error,
+        "provenance": job.provenance,
+        "data_removed": bool(job.data_removed),
+        "expires_at": expires_iso(job),
     }
+
+
+def expires_iso(job: Job) -> str:
+    """When the job's record and stored data expire (its TTL; results/ expire with it)."""
+    return datetime.fromtimestamp(job.expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def aifaceswap_payload(job: Job, result: str | None) -> dict[str, Any]:

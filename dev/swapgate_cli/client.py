@@ -116,17 +116,10 @@ class Client:
                 ) from None
             raise Unreachable(f"{where} is not reachable") from None
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """One API call's JSON object (see ``request``)."""
-        return self.request(method, path, body=body, content_type=content_type, headers=headers).body
+    def call(self, method: str, path: str, **request: Any) -> dict[str, Any]:
+        """One API call's JSON object (``request``: ``body``, ``content_type``, ``headers``; see
+        :meth:`request`)."""
+        return self.request(method, path, **request).body
 
     def request(
         self,

@@ -120,21 +120,24 @@ def _print_job(job: dict[str, Any]) -> None:
         print(f"{'error:':<12}{error.get('code')}: {error.get('message')}{field}")
 
 
-def cmd_status(client: Client, args: argparse.Namespace) -> int:
-    job = client.call("GET", f"/v1/swaps/{_job_id(args.id)}")
+def _show(job: dict, args: argparse.Namespace, line: str | None = None) -> None:
+    """The job as JSON (``--json``), else ``line`` or the job's fields."""
     if args.json:
         _print_json(job)
+    elif line is not None:
+        print(line)
     else:
         _print_job(job)
+
+
+def cmd_status(client: Client, args: argparse.Namespace) -> int:
+    _show(client.call("GET", f"/v1/swaps/{_job_id(args.id)}"), args)
     return 0
 
 
 def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
     job = client.call("POST", f"/v1/swaps/{_job_id(args.id)}/cancel")
-    if args.json:
-        _print_json(job)
-    else:
-        print(f"{job.get('id')}: {job.get('status')}")
+    _show(job, args, f"{job.get('id')}: {job.get('status')}")
     if job.get("status") != "canceled":
         print(f"the job had already ended {job.get('status')}: nothing was canceled", file=sys.stderr)
     return 0
@@ -143,10 +146,7 @@ def cmd_cancel(client: Client, args: argparse.Namespace) -> int:
 def cmd_delete(client: Client, args: argparse.Namespace) -> int:
     """Purge the job: cancel it if it runs, remove its inputs, result and personal fields."""
     job = client.call("DELETE", f"/v1/swaps/{_job_id(args.id)}")
-    if args.json:
-        _print_json(job)
-    else:
-        print(f"{job.get('id')}: {job.get('status')}, data removed")
+    _show(job, args, f"{job.get('id')}: {job.get('status')}, data removed")
     return 0
 
 

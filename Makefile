@@ -42,7 +42,8 @@ faults: install
 		status=$$?; cat .faults-summary 2>/dev/null; rm -f .faults-summary; exit $$status
 
 # The Lambda runtime's Python (3.13): everything but the local engine, which needs MediaPipe 0.10.21
-# (no 3.13 wheel), and the end-to-end tests that use it.
+# (no 3.13 wheel), the end-to-end tests that use it, and the long fault-injection run (make test runs it
+# on 3.11; `make faults` runs it longer).
 # (pyenv's shim answers only when 3.13 is selected, so its installed versions are tried as well)
 test-py313:
 	@py313=$$(for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
@@ -52,7 +53,7 @@ test-py313:
 	.venv-py313/bin/python -m pip install -q --upgrade pip; \
 	.venv-py313/bin/python -m pip install -q -e ".[dev]"; \
 	.venv-py313/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e --ignore=tests/engine \
-		--deselect tests/providers/test_builtin_provider.py
+		--ignore=tests/faults --deselect tests/providers/test_builtin_provider.py
 
 # Benchmarks print figures; they never fail on timing. bench_engine_function.py: the EngineFunction's size,
 # cold start and time per job (.aws-sam/build/EngineFunction after `make build`, else built on the fly).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 from swapgate import keys
 from swapgate.errors import ServiceUnavailable
 from swapgate.inbox.batches import object_version
@@ -130,3 +131,43 @@ def test_a_job_that_cannot_start_has_its_error_recorded_under_its_entry(stack, f
             "message": "the job could not be started; nothing was created, try again",
         },
     }
+
+
+def test_a_throttled_read_of_a_manifest_image_retries_the_event_instead_of_rejecting_it(
+    stack, fake_aifaceswap
+):
+    """S3 throttling (or a 500) while the manifest's images are checked is our trouble, not a bad
+    manifest: no error file, nothing started, the event comes back and then starts the job."""
+    put_manifest(stack, "inbox/busy.json", 1)
+    s3 = stack.trigger_module.inbox().storage.s3
+    throttled: list[str] = []
+
+    def slow_down(params, **_):
+        if params.get("Range") and not throttled:  # the image check reads the first bytes
+            throttled.append(params["Key"])
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject"
+            )
+
+    s3.meta.events.register("before-parameter-build.s3.GetObject", slow_down)
+    messages = stack.receive("InboxQueue")
+    answer = stack.invoke(stack.trigger_module, "InboxQueue", messages)
+
+    manifest_id = next(m["MessageId"] for m in messages if "busy.json" in m["Body"])
+    assert throttled == ["inbox/p/a.jpg"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": manifest_id}]}
+    assert stack.keys("outbox/") == [] and stack.jobs() == []
+    for message in messages:
+        if message["MessageId"] == manifest_id:
+            stack.make_visible("InboxQueue", message)
+    assert stack.run_trigger() == {"batchItemFailures": []}
+    assert [job["status"] for job in stack.jobs()] == ["running"]
+    assert len(fake_aifaceswap.requests_to(FACESWAP)) == 1
+
+
+def test_an_empty_image_object_is_a_problem_of_the_manifest(stack):
+    stack.put("inbox/p/empty.jpg", b"")
+    stack.put("inbox/empty.json", {"source_image": "inbox/p/empty.jpg", "face_image": "inbox/p/empty.jpg"})
+    assert stack.run_trigger() == {"batchItemFailures": []}
+    (problem, *_) = stack.read_json("outbox/empty.error.json")["errors"]
+    assert problem["field"] == "source_image" and "cannot be read" in problem["message"]

@@ -25,12 +25,18 @@ from swapgate.errors import (
     ObjectTooLarge,
     ProviderBusy,
     ResultUnavailable,
+    ServiceUnavailable,
 )
 from swapgate.outbound import RequestFailed, download
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 UPLOAD_REFERENCE_PREFIX = "upload://"
 PRESIGNED_GET_SECONDS = 3600
+#: S3 error codes that mean the named object cannot serve as an image (a 4xx for the caller): 416 is
+#: an empty object's answer to a range; 403 a key this function may not read
+UNREADABLE_OBJECT = frozenset(
+    {"NoSuchKey", "404", "InvalidRange", "416", "AccessDenied", "403", "InvalidObjectState"}
+)
 PRESIGNED_POST_SECONDS = 900
 
 
@@ -129,8 +135,11 @@ class Storage:
             head = self.s3.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-15")["Body"].read()
         except self.s3.exceptions.NoSuchKey as exc:
             raise InvalidImage(f"{field}: no object {key!r} in the bucket", field=field) from exc
-        except Exception as exc:  # botocore ClientError for 404/416 on empty objects
-            raise InvalidImage(f"{field}: object {key!r} cannot be read", field=field) from exc
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in UNREADABLE_OBJECT:  # the caller named it
+                raise InvalidImage(f"{field}: object {key!r} cannot be read", field=field) from exc
+            # throttled, a 500: the bucket is fine and so is the request; the caller tries again
+            raise ServiceUnavailable("the bucket could not be read just now; try again") from exc
         return images.require_image(head, field)
 
     def presigned_get(self, key: str, expires: int = PRESIGNED_GET_SECONDS) -> str:

@@ -45,6 +45,8 @@ def _plan_job(
     gateway: Gateway, job: ManifestJob, prefix: str, index: int, found: list[Problem]
 ) -> SubmitRequest | None:
     def problem(exc: SwapgateError, name: str) -> None:
+        if exc.retryable:  # trouble on our side (S3 throttled): the event is retried, not rejected
+            raise exc
         found.append(Problem(exc.message, field=name, job=index, code=exc.code))
 
     operation = job.operation

@@ -307,7 +307,10 @@ def _idempotent_submit():
         data_keyword_argument="fingerprint", config=IDEMPOTENCY, persistence_store=persistence
     )
     def submit_once(*, fingerprint: dict, request: SubmitRequest, public: str) -> str:
-        return gateway().submit(request, public).id
+        # the job's id comes from the key: a try that died before its record here was saved left
+        # the job behind, and the retry (once that record expires) must find it, not make another
+        job_id = keys.request_job_id(fingerprint["key"])
+        return gateway().submit(request, public, job_id=job_id).id
 
     return submit_once
 

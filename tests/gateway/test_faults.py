@@ -366,3 +366,43 @@ def test_a_record_that_was_never_created_ends_its_poller(deployment, poller, fak
     assert ended["status"] == "SUCCEEDED" and json.loads(ended["output"])["status"] == "gone"
     assert fake_aifaceswap.requests_to("/api/aifaceswap/v1/faceswap") == []
     assert [item for item in deployment.table.scan()["Items"] if "operation" in item] == []
+
+
+def test_a_submit_that_died_before_its_idempotency_record_was_saved_is_found_by_the_retry(
+    deployment, fake_aifaceswap, monkeypatch
+):
+    """The provider took the job, then the API's process died before the Idempotency-Key's record
+    said so (left in progress). Once that record expires, the client's retry gets the same job: its id
+    comes from the key, so the retry finds it and never pays the provider twice."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+    class Killed(BaseException):
+        """The Lambda process ended: nothing catches it."""
+
+    def die(self, data, result):
+        raise Killed()
+
+    body = {
+        "source_image": f"{fake_aifaceswap.base_url}/a.png",
+        "face_image": f"{fake_aifaceswap.base_url}/b.png",
+    }
+    headers = {"Idempotency-Key": "order-77"}
+    with monkeypatch.context() as dying:
+        dying.setattr(BasePersistenceLayer, "save_success", die)
+        with pytest.raises(Killed):
+            deployment.api("POST", SWAP, json_body=body, headers=headers)
+    (job,) = deployment.jobs()
+
+    assert deployment.api("POST", SWAP, json_body=body, headers=headers).status == 409  # still in progress
+    records = [item for item in deployment.table.scan()["Items"] if item.get("status") == "INPROGRESS"]
+    for record in records:  # the dead invocation's time runs out
+        deployment.table.update_item(
+            Key={"id": record["id"]},
+            UpdateExpression="SET in_progress_expiration = :past",
+            ExpressionAttributeValues={":past": int(time.time() * 1000) - 1},
+        )
+    again = deployment.api("POST", SWAP, json_body=body, headers=headers)
+
+    assert len(records) == 1 and again.status == 202 and again.body["id"] == job["id"]
+    assert len(deployment.jobs()) == 1
+    assert len(fake_aifaceswap.requests_to("/api/aifaceswap/v1/faceswap")) == 1

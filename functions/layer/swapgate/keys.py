@@ -54,6 +54,15 @@ def inbox_job_id(manifest_key: str, version: str, index: int) -> str:
     return f"{JOB_PREFIX}{digest[:32]}"
 
 
+def request_job_id(owned_key: str) -> str:
+    """The id of the job an API request with an Idempotency-Key makes (``owned_key``: the key
+    prefixed with its caller's owner id, as the idempotency record names it): the same for every retry of
+    that request, so a retry after the first try died (its idempotency record still in progress, then
+    expired) finds the job instead of paying the provider for a second one."""
+    digest = hashlib.sha256(f"request|{owned_key}".encode()).hexdigest()
+    return f"{JOB_PREFIX}{digest[:32]}"
+
+
 def item_key(item_id: str) -> dict[str, str]:
     return {PARTITION_KEY: item_id}
 

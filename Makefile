@@ -33,13 +33,13 @@ format: install
 test: install lint browser
 	$(PY) -m pytest
 
-# The fault-injection suite alone, longer: `make faults N=20000` (tests/faults; `make test` runs 2,000).
-# Its last line is the summary: faults: N schedules, K faults injected, 0 lost jobs, ...
+# The fault-injection suite alone, longer: `make faults N=20000 J=2` (tests/faults; `make test` runs 2,000),
+# N schedules split over J processes (logs in .faults/). Its last line is the summary of all of them:
+# faults: N schedules, K faults injected, 0 lost jobs, ...
 N ?= 20000
+J ?= 2
 faults: install
-	@rm -f .faults-summary
-	SWAPGATE_FAULT_SCHEDULES=$(N) SWAPGATE_FAULT_SUMMARY=.faults-summary $(PY) -m pytest -q -p no:cacheprovider tests/faults; \
-		status=$$?; cat .faults-summary 2>/dev/null; rm -f .faults-summary; exit $$status
+	$(PY) tests/faults/run_faults.py $(N) --processes $(J)
 
 # The Lambda runtime's Python (3.13): everything but the local engine, which needs MediaPipe 0.10.21
 # (no 3.13 wheel), the end-to-end tests that use it, and the long fault-injection run (make test runs it

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("api", "callback", "poll", "trigger", "notify")
+FUNCTIONS = ("api", "callback", "poll", "trigger", "notify", "job_events")
 TARGET_RATIO = 1.25
 
 BARE = """

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
+from swapgate.jobs import TERMINAL
 from swapgate_dev.fakes import FakeAifaceswap
+from swapgate_dev.local import running as local_stack
+from swapgate_dev.local.running import RunningStack, stop_stack
 
-ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "bench-key"
 PROVIDER_KEY = "bench-provider-key"
-TERMINAL = {"succeeded", "failed", "timed_out", "canceled"}
 MIN_JOBS = 12  # per concurrency level
 STATUS_EVERY = 0.25  # seconds between a client's status reads
 
@@ -47,44 +44,16 @@ class TimedAifaceswap(FakeAifaceswap):
             self.answer_seconds.append(time.monotonic() - (job.started + job.delay))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_stack(fake: FakeAifaceswap) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
+def start_stack(fake: FakeAifaceswap) -> RunningStack:
+    """The stack with the fake as its provider, a rate limit no client reaches; its logs discarded."""
     env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "SWAPGATE_API_PORT": str(port),
-        "SWAPGATE_AWS_PORT": str(free_port()),
-        "SWAPGATE_API_KEYS": API_KEY,
         "SWAPGATE_PROVIDER": "aifaceswap",
         "AIFACESWAP_API_KEY": PROVIDER_KEY,
         "AIFACESWAP_BASE_URL": fake.base_url,
         "SWAPGATE_RATE_LIMIT_PER_MINUTE": "1000000",
         "SWAPGATE_JOB_TIMEOUT_SECONDS": "120",
     }
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SWAPGATE_PUBLIC_URL", "MOTO_PORT"):
-        env.pop(name, None)
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "swapgate_dev.local"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("ready"):
-            ready = time.monotonic() - started
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
-            return process, f"http://127.0.0.1:{port}", ready
-    raise SystemExit(f"the local stack did not start (exit code {process.wait()})")
+    return local_stack.start_stack(API_KEY, env, stderr=subprocess.DEVNULL)
 
 
 def run_job(session: requests.Session, api: str, fake: FakeAifaceswap) -> tuple[float, str]:
@@ -157,12 +126,12 @@ def main() -> None:
     args = parser.parse_args()
 
     with TimedAifaceswap(api_key=PROVIDER_KEY, delay=0.05, webhook_timeout=60) as fake:
-        process, api, ready = start_stack(fake)
+        stack = start_stack(fake)
         try:
-            rows = [measure(api, fake, level, args.jobs_per_client) for level in args.levels]
+            rows = [measure(stack.api_url, fake, level, args.jobs_per_client) for level in args.levels]
         finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(60)
+            stop_stack(stack, signal.SIGINT, timeout=60)
+    ready = stack.ready_seconds
     if args.json:
         print(json.dumps({"ready_seconds": round(ready, 1), "levels": rows}))
         return

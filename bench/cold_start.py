@@ -7,7 +7,9 @@ imports boto3 and the Powertools Logger and makes one client. Samples are interl
 callback, ... then again) and the median is printed with its ratio to the bare handler's median.
 
 Runs under the Lambda runtime's Python (3.13) when one is found: ``.venv-py313`` (``make test-py313``
-makes it) or ``$SWAPGATE_PY313``; else under the current interpreter, and says so.
+makes it) or ``$SWAPGATE_PY313``; else under the current interpreter, and says so. The engine (3.12
+on Lambda) is measured the same way: its init loads no MediaPipe or OpenCV (they come with its models
+on the first event, which ``bench/bench_engine_function.py`` measures on the built bundle).
 
     make bench            # or: python bench/cold_start.py [--rounds 15] [--python PATH] [--json]
 """
@@ -23,7 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("api", "callback", "poll", "trigger", "notify")
+FUNCTIONS = ("api", "callback", "poll", "trigger", "notify", "job_events", "engine")
 TARGET_RATIO = 1.25
 
 BARE = """

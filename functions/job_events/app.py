@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from swapgate import coldstart  # first: the light Powertools package faces (see swapgate.coldstart)
+
+# isort: split
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from swapgate.job_events import JobEvents, ended_job
 from swapgate.shell import batch_handler
 
 logger = Logger()
-tracer = Tracer()
+tracer = coldstart.LazyTracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
@@ -26,6 +29,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 @cache  # one per execution environment, made on first use
 def job_events() -> JobEvents:
     return JobEvents.from_env()
+
+
+coldstart.snapstart(warm=tracer.load, refresh=(job_events,))
 
 
 def record_handler(record: DynamoDBRecord) -> str | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_stack import FACES, PROVIDER_KEY, RunningStack, fakes_env, start_stack, stop_stack
+from e2e_stack import FACES, PROVIDER_KEY, fakes_env, start_stack
 from swapgate_dev.fakes import FakeAifaceswap, FakeTtapi, WebhookReceiver
+from swapgate_dev.local.running import RunningStack, stop_stack
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from e2e_stack import PROVIDER_KEY, fakes_env, start_stack, stop_stack
+from e2e_stack import PROVIDER_KEY, fakes_env, start_stack
 from standardwebhooks.webhooks import Webhook
 from swapgate import provenance
 from swapgate_dev.fakes import FakeAifaceswap, WebhookReceiver
 from swapgate_dev.fakes.media import make_png
+from swapgate_dev.local.running import stop_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,11 @@ import time
 
 import pytest
 import requests
-from e2e_stack import API_KEY, FACES, descendants, port_is_free, running, stop_stack
+from e2e_stack import API_KEY, FACES, descendants, port_is_free, running
 from standardwebhooks.webhooks import Webhook
 from swapgate import provenance
 from swapgate.providers.builtin import engine_available
+from swapgate_dev.local.running import stop_stack
 
 pytestmark = pytest.mark.e2e
 needs_engine = pytest.mark.skipif(not engine_available(), reason="the local face engine is not installed")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_stack import API_KEY, FACES, RunningStack
+from e2e_stack import API_KEY, FACES
+from swapgate_dev.local.running import RunningStack
 from test_local_stack_e2e import assert_swapped, decode_image, needs_engine
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -50,7 +50,7 @@ HEAVY = (
 )
 
 
-@pytest.mark.parametrize("function", ["api", "callback", "poll", "trigger", "notify"])
+@pytest.mark.parametrize("function", ["api", "callback", "poll", "trigger", "notify", "job_events"])
 def test_init_leaves_the_heavy_parts_unloaded(function):
     loaded = run(function, f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     assert loaded == []

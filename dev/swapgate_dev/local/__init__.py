@@ -14,6 +14,7 @@ Modules, smallest first:
 * ``sqs``: SQS event source mappings (partial batch failures)
 * ``apigw``: the API Gateway REST (proxy) emulator, reusable on its own in tests
 * ``settings`` / ``stack`` / ``__main__``: configuration, orchestration, the command
+* ``running``: the command as a subprocess on free ports (the end-to-end tests and benchmarks start it)
 
 The names below load on first use: an execution environment imports ``worker`` and ``runtime``
 only, never moto.

@@ -87,8 +87,13 @@ FUNCTION_ENV = {
         "SWAPGATE_STATE_MACHINE_ARN",
         "SWAPGATE_RATE_LIMIT_PER_MINUTE",
     },
-    "CallbackFunction": {"SWAPGATE_SIGNING_SECRET_PARAM"},
-    "PollFunction": {"AIFACESWAP_API_KEY_PARAM", "TTAPI_API_KEY_PARAM"},
+    "CallbackFunction": {"SWAPGATE_SIGNING_SECRET_PARAM", "SWAPGATE_C2PA_SECRET_ID", "SWAPGATE_C2PA_ALG"},
+    "PollFunction": {
+        "AIFACESWAP_API_KEY_PARAM",
+        "TTAPI_API_KEY_PARAM",
+        "SWAPGATE_C2PA_SECRET_ID",
+        "SWAPGATE_C2PA_ALG",
+    },
     "TriggerFunction": {
         "AIFACESWAP_API_KEY_PARAM",
         "TTAPI_API_KEY_PARAM",
@@ -119,6 +124,13 @@ TABLE_ACTIONS = {
 }
 
 PURGE_DELETES = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+
+# The functions that store results (Gateway.apply_provider_update -> Storage.stage_result: the provider's
+# webhook, the poller's fetch and last look): they sign them when the deployment has a C2PA secret.
+RESULT_STORERS = {"CallbackFunction", "PollFunction"}
+SIGNING_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${C2paSigningSecret}-??????"
+)
 
 # (action, bucket prefix) each function uses; "" is the bucket itself (ListBucket: a missing key a
 # client named answers NoSuchKey, not AccessDenied).
@@ -210,9 +222,22 @@ def function_env(template: dict, logical_id: str) -> dict:
     return merged
 
 
+def policies(resources: dict, logical_id: str) -> list:
+    """The function's policies, a conditional one (``!If [condition, policy, !Ref AWS::NoValue]``) as
+    the policy it grants when its condition holds."""
+    found = []
+    for policy in props(resources, logical_id).get("Policies", []):
+        if isinstance(policy, dict) and list(policy) == ["Fn::If"]:
+            _, granted, otherwise = policy["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}, logical_id
+            policy = granted
+        found.append(policy)
+    return found
+
+
 def policy_statements(resources: dict, logical_id: str) -> list[dict]:
     statements = []
-    for policy in props(resources, logical_id).get("Policies", []):
+    for policy in policies(resources, logical_id):
         if isinstance(policy, dict) and "Statement" in policy:
             statements.extend(policy["Statement"])
     return statements
@@ -220,7 +245,7 @@ def policy_statements(resources: dict, logical_id: str) -> list[dict]:
 
 def policy_templates(resources: dict, logical_id: str) -> dict:
     found = {}
-    for policy in props(resources, logical_id).get("Policies", []):
+    for policy in policies(resources, logical_id):
         if isinstance(policy, dict) and "Statement" not in policy:
             found.update(policy)
     return found
@@ -237,6 +262,7 @@ def actions(statement: dict) -> set[str]:
 def test_logical_ids_are_the_documented_ones(resources):
     expected = {
         "SwapgateLayer",
+        "C2paLayer",
         "Api",
         *FUNCTIONS,
         "Bucket",
@@ -288,9 +314,12 @@ def test_function_globals(template, resources):
     # SAM appends a function's Layers to Globals' (it cannot drop one), and the EngineFunction
     # (x86_64, cp312) must not carry the arm64/cp313 layer: every other function names it.
     assert "Layers" not in function
+    c2pa_layer = {"Fn::If": ["SignResults", {"Ref": "C2paLayer"}, {"Ref": "AWS::NoValue"}]}
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::Serverless::Function" and logical_id != "EngineFunction":
-            assert resource["Properties"].get("Layers") == [{"Ref": "SwapgateLayer"}], logical_id
+            # the C2PA library only where results are stored, and only when they are signed
+            signs = [c2pa_layer] if logical_id in RESULT_STORERS else []
+            assert resource["Properties"].get("Layers") == [{"Ref": "SwapgateLayer"}, *signs], logical_id
     assert "Layers" not in props(resources, "EngineFunction")
 
 
@@ -316,7 +345,15 @@ def test_layer_requirements_stay_lean():
     names.discard("")
     names = {name for name in names if not name.startswith("#")}
     assert {"requests", "aws-lambda-powertools", "pydantic"} <= names
-    heavy = {"opencv-python", "opencv-python-headless", "numpy", "mediapipe", "boto3", "botocore"}
+    heavy = {
+        "opencv-python",
+        "opencv-python-headless",
+        "numpy",
+        "mediapipe",
+        "boto3",
+        "botocore",
+        "c2pa-python",
+    }
     assert not names & heavy
 
 
@@ -403,6 +440,7 @@ def test_least_privilege_grants(resources):
                     ),
                     "ssm:GetParameter",
                     "states:StopExecution",
+                    *(("secretsmanager:GetSecretValue",) if logical_id in RESULT_STORERS else ()),
                 }, (logical_id, action)
             assert "*" not in str(statement.get("Resource")).replace("/*", "").replace(":*", "")
             if "s3:DeleteObject" in actions(statement):  # deletes stand alone, easy to review

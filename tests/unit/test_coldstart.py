@@ -47,6 +47,8 @@ HEAVY = (
     "aws_lambda_powertools.event_handler.appsync",
     "aws_lambda_powertools.event_handler.openapi.models",
     "aws_lambda_powertools.utilities.idempotency.persistence.dynamodb",
+    "aws_lambda_powertools.utilities.parameters",  # SSM and the C2PA secret: read on first use
+    "c2pa",  # the C2PA library (its own layer): loaded by the first result signed
 )
 
 

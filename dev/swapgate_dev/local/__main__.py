@@ -33,6 +33,9 @@ environment (each overrides a default):
     A function's ReservedConcurrentExecutions in the template is its limit instead, and
     Lambda's throttling applies: API 500, Invoke 429, SQS messages retried)
   {_PROVIDER_VARIABLES} (enable those providers)
+  SWAPGATE_C2PA_PEM_FILE (unset: results carry no C2PA manifest; a PEM file with a certificate chain
+    and its private key: they are signed with it, as the C2paSigningSecret parameter does on AWS),
+    SWAPGATE_C2PA_ALG (es256: the key's algorithm)
 """
 
 

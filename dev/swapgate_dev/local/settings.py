@@ -26,6 +26,8 @@ DEFAULT_POLL_INITIAL_SECONDS = 5
 DEFAULT_POLL_INTERVAL_SECONDS = 5
 DEFAULT_POLL_MAX_INTERVAL_SECONDS = 15
 DEFAULT_JOB_TIMEOUT_SECONDS = 120
+# The Secrets Manager secret (in local AWS) made from SWAPGATE_C2PA_PEM_FILE, as an operator makes one
+LOCAL_C2PA_SECRET = "swapgate-local/c2pa-signing"
 
 # Dummy credentials for local AWS (moto accepts any).
 AWS_CREDENTIALS = {
@@ -79,6 +81,8 @@ class LocalSettings:
     concurrency: int = DEFAULT_CONCURRENCY  # environments per function (template reserves none)
     template: Path = REPO_ROOT / "template.yaml"
     providers: dict[str, str] = field(default_factory=dict, repr=False)  # PROVIDER_VARIABLES set
+    #: a PEM bundle (certificate chain and private key): results are C2PA-signed with it (None: not signed)
+    c2pa_pem_file: Path | None = None
 
     @property
     def api_key(self) -> str:
@@ -105,6 +109,7 @@ class LocalSettings:
             concurrency=_int(env, "SWAPGATE_LOCAL_CONCURRENCY", DEFAULT_CONCURRENCY),
             template=Path(_get(env, "SWAPGATE_TEMPLATE") or REPO_ROOT / "template.yaml"),
             providers={name: env[name] for name in PROVIDER_VARIABLES if _get(env, name)},
+            c2pa_pem_file=Path(pem) if (pem := _get(env, "SWAPGATE_C2PA_PEM_FILE")) else None,
         )
         if settings.concurrency < 1:
             raise ValueError("SWAPGATE_LOCAL_CONCURRENCY must be at least 1")
@@ -123,6 +128,8 @@ class LocalSettings:
             "PollIntervalSeconds": self.poll_interval_seconds,
             "PollMaxIntervalSeconds": self.poll_max_interval_seconds,
             "JobTimeoutSeconds": self.job_timeout_seconds,
+            # the template's default (empty) unless a PEM file is given: then its secret (``LocalStack``)
+            **({"C2paSigningSecret": LOCAL_C2PA_SECRET} if self.c2pa_pem_file else {}),
         }
 
     def configured_providers(self) -> list[str]:

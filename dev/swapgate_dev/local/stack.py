@@ -24,7 +24,13 @@ from swapgate_dev.local.environments import Launcher, LaunchError
 from swapgate_dev.local.functions import build_functions
 from swapgate_dev.local.runtime import LambdaFunction
 from swapgate_dev.local.sam import SamTemplate
-from swapgate_dev.local.settings import AWS_CREDENTIALS, REGION, REPO_ROOT, LocalSettings
+from swapgate_dev.local.settings import (
+    AWS_CREDENTIALS,
+    LOCAL_C2PA_SECRET,
+    REGION,
+    REPO_ROOT,
+    LocalSettings,
+)
 from swapgate_dev.local.sqs import SqsEventSource
 from swapgate_dev.local.stream_source import StreamEventSource
 from swapgate_dev.streams import stream_mappings
@@ -132,6 +138,8 @@ class LocalStack:
                 physical_names={BUCKET_ID: settings.bucket, TABLE_ID: settings.table},
             )
             provision.deploy(self.deployment)
+            if settings.c2pa_pem_file is not None:
+                self._create_c2pa_secret(settings.c2pa_pem_file.read_text())
 
             public_url = settings.public_url or f"http://{settings.host}:{settings.api_port}"
             env = self.function_env(public_url)
@@ -188,6 +196,20 @@ class LocalStack:
         self.startup_seconds = time.monotonic() - started
         self.ready = True
         return self
+
+    def _create_c2pa_secret(self, bundle: str) -> None:
+        """The C2PA signing secret the template parameter names (``LOCAL_C2PA_SECRET``), in local AWS."""
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.aws_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            config=Config(connect_timeout=5, read_timeout=30),
+        )
+        client.create_secret(Name=LOCAL_C2PA_SECRET, SecretString=bundle)
+        client.close()
+        log.info("results are C2PA-signed with %s", self.settings.c2pa_pem_file)
 
     def _start_stream_sources(self) -> None:
         """The template's DynamoDB stream events (the jobs table's change stream -> JobEventsFunction)."""

@@ -227,6 +227,15 @@ class MissingSecret(NotConfigured):
     """A signing secret is not configured."""
 
 
+class SigningUnavailable(SwapgateError):
+    """The result could not be signed right now (its C2PA signing secret unreadable, or signing failed);
+    it is stored only once signed, so the copy is tried again later."""
+
+    code = "signing_unavailable"
+    status = 503
+    retryable = True
+
+
 class BatchInProgress(SwapgateError):
     """Another trigger is starting this manifest's jobs right now; the event is tried again later."""
 

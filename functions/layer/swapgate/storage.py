@@ -28,6 +28,7 @@ from swapgate.errors import (
     ServiceUnavailable,
 )
 from swapgate.outbound import RequestFailed, download
+from swapgate.provenance import c2pa_secret
 
 DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 UPLOAD_REFERENCE_PREFIX = "upload://"
@@ -187,7 +188,8 @@ class Storage:
         content checked by magic bytes), or, for a provider whose results are in this bucket
         (``trusted_s3``), an ``s3://`` URL under ``engine/``. Every call makes its own staging key, so
         racing writers never share one; only the writer whose transition wins gets published. The
-        bytes stored carry the IPTC digital source type in their XMP unless marking is turned off.
+        bytes stored carry the IPTC digital source type in their XMP unless marking is turned off,
+        and then a C2PA manifest too when the deployment has a signing secret (``_marked``).
         """
         if url.startswith("s3://") and trusted_s3:
             data = self._engine_result(url)
@@ -198,10 +200,7 @@ class Storage:
             raise ResultUnavailable("the provider's result is not a JPEG, PNG or WebP image")
         marks = None
         if marking_enabled():
-            try:
-                data = provenance.mark(data)
-            except InvalidImage as exc:  # sniffed as an image but malformed inside
-                raise ResultUnavailable(f"the provider's result is a damaged image: {exc.message}") from exc
+            data = self._marked(data)
             marks = provenance.read_marks(data)
         extension = images.EXTENSIONS[kind]
         staged = StagedResult(
@@ -267,6 +266,18 @@ class Storage:
                 return False
             raise
         return True
+
+    @staticmethod
+    def _marked(data: bytes) -> bytes:
+        """``data`` with its XMP mark, then signed with C2PA if the deployment signs (mark first: the
+        manifest's hash covers the XMP). Raises SigningUnavailable (retryable) rather than let a result
+        that should be signed go out unsigned; a secret that can never sign leaves the XMP mark alone."""
+        try:
+            data = provenance.mark(data)
+        except InvalidImage as exc:  # sniffed as an image but malformed inside
+            raise ResultUnavailable(f"the provider's result is a damaged image: {exc.message}") from exc
+        credentials = c2pa_secret.credentials()
+        return data if credentials is None else provenance.sign_c2pa(data, credentials)
 
     def _engine_result(self, url: str) -> bytes:
         parts = urlsplit(url)

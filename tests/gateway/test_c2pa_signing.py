@@ -17,6 +17,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from support.c2pa_certs import SIGNER_NAME, certificate_chain, read_manifest_store
 from support.deployment import BUCKET
+from support.pictures import solid_image
 from swapgate import provenance
 from swapgate.errors import SigningUnavailable
 from swapgate.images import CONTENT_TYPES, sniff
@@ -61,12 +62,6 @@ def logs() -> Iterator[io.StringIO]:
 
 def _create_secret(value: str) -> None:
     boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=value)
-
-
-def _image(kind: str) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (24, 16), (200, 40, 90)).save(out, format=kind.upper())
-    return out.getvalue()
 
 
 def _submit(deployment, fake, provider: str) -> str:
@@ -115,7 +110,7 @@ def test_a_result_finished_by_webhook_is_marked_then_signed(
 ):
     chain, key, root = certificates
     _create_secret((chain + key).decode())
-    original = _image(kind)
+    original = solid_image(kind)
     monkeypatch.setattr(fake_aifaceswap, "result_image", lambda job_id: original)
 
     job_id = _submit(deployment, fake_aifaceswap, "aifaceswap")
@@ -136,7 +131,7 @@ def test_a_result_finished_by_the_pollers_fetch_is_signed(
 ):
     chain, key, root = certificates
     _create_secret((key + chain).decode())  # the bundle's order does not matter
-    monkeypatch.setattr(fake_ttapi, "result_image", lambda job_id: _image(kind))
+    monkeypatch.setattr(fake_ttapi, "result_image", lambda job_id: solid_image(kind))
     fake_ttapi.inject("no_webhook")
     job_id = _submit(deployment, fake_ttapi, "ttapi")
     time.sleep(0.2)  # the fake finishes its job after 0.05 s
@@ -230,7 +225,7 @@ def test_an_unreadable_secret_fails_the_poll_and_the_next_poll_finishes(
 
 def test_marking_off_means_no_signing_either(deployment, signing, fake_aifaceswap, monkeypatch):
     monkeypatch.setenv("SWAPGATE_PROVENANCE", "off")
-    original = _image("png")
+    original = solid_image("png")
     monkeypatch.setattr(fake_aifaceswap, "result_image", lambda job_id: original)
 
     job_id = _submit(deployment, fake_aifaceswap, "aifaceswap")  # no secret exists: never read

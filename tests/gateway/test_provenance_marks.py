@@ -7,17 +7,12 @@ import io
 
 import pytest
 from support.deployment import BUCKET
+from support.pictures import solid_image
 from swapgate import provenance
 from swapgate.images import sniff
 
 # Pillow (installed with the `local` extra) makes and decodes the test images; the 3.13 run has none
 Image = pytest.importorskip("PIL.Image")
-
-
-def _image(kind: str) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (24, 16), (200, 40, 90)).save(out, format=kind.upper())
-    return out.getvalue()
 
 
 def _swap(deployment, fake, provider: str) -> str:
@@ -37,7 +32,7 @@ def test_stored_result_carries_the_digital_source_type(
     deployment, fake_aifaceswap, fake_ttapi, monkeypatch, provider, kind
 ):
     fake = fake_aifaceswap if provider == "aifaceswap" else fake_ttapi
-    original = _image(kind)
+    original = solid_image(kind)
     monkeypatch.setattr(fake, "result_image", lambda job_id: original)
 
     job_id = _swap(deployment, fake, provider)
@@ -55,7 +50,7 @@ def test_stored_result_carries_the_digital_source_type(
 
 def test_marking_off_stores_the_provider_bytes_unchanged(deployment, fake_aifaceswap, monkeypatch):
     monkeypatch.setenv("SWAPGATE_PROVENANCE", "off")
-    original = _image("png")
+    original = solid_image("png")
     monkeypatch.setattr(fake_aifaceswap, "result_image", lambda job_id: original)
 
     job_id = _swap(deployment, fake_aifaceswap, "aifaceswap")

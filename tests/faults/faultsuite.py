@@ -13,7 +13,6 @@ the schedule's invariants are checked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
@@ -230,30 +229,13 @@ class Runner:
                     state["jobs"].append(answer.body["id"])
                 return True
             if answer.status == 409:  # a try died with its idempotency record in progress: the
-                self._expire_in_progress()  # client waits until that record expires, then retries
+                self.d.expire_idempotency(self.inj.in_progress)  # client waits until it expires, retries
                 return False
             if refused := (answer.body or {}).get("error", {}).get("job_id"):
                 state["refused"].add(refused)  # the provider refused it: failed, a retry is a new job
             return answer.status < 500
 
         self._retry(once)
-
-    def _expire_in_progress(self) -> None:
-        """Time passes: an idempotency record left in progress by a dead invocation expires (at the
-        end of that invocation's time, as Powertools records it)."""
-        done = self.d.table.meta.client.exceptions.ConditionalCheckFailedException  # saved or deleted
-        for record_id in self.inj.in_progress:
-            with contextlib.suppress(done):
-                self.d.table.update_item(
-                    Key=keys.item_key(record_id),
-                    UpdateExpression="SET in_progress_expiration = :past",
-                    ConditionExpression="#s = :in_progress",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":past": int(time.time() * 1000) - 1,
-                        ":in_progress": "INPROGRESS",
-                    },
-                )
 
     def drop_manifest(self, state: dict) -> None:
         """The client uploads its images and a manifest of 1-3 jobs under ``inbox/`` (not a handler:

@@ -266,6 +266,40 @@ class Deployment:
     def read_json(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
+    def expire_idempotency(self, record_ids: Iterable[str] | None = None, *, in_progress: bool = True) -> int:
+        """Time passes for Idempotency-Key records (``record_ids``, or every one in the table): one
+        left in progress by a dead invocation expires with that invocation's time; with
+        ``in_progress=False`` a saved one's 24 hours run out. Returns how many expired."""
+        status, attribute, past = (
+            ("INPROGRESS", "in_progress_expiration", int(time.time() * 1000) - 1)
+            if in_progress
+            else ("COMPLETED", "expires_at", int(time.time()) - 1)
+        )
+        if record_ids is None:
+            record_ids, page = [], {"LastEvaluatedKey": None}
+            while "LastEvaluatedKey" in page:
+                start = {"ExclusiveStartKey": page["LastEvaluatedKey"]} if page["LastEvaluatedKey"] else {}
+                page = self.table.scan(
+                    FilterExpression="#s = :status",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":status": status},
+                    ConsistentRead=True,
+                    **start,
+                )
+                record_ids += [item["id"] for item in page["Items"]]
+        expired, other = 0, self.table.meta.client.exceptions.ConditionalCheckFailedException
+        for record_id in record_ids:
+            with contextlib.suppress(other):  # no longer in that state: saved, or deleted
+                self.table.update_item(
+                    Key={"id": record_id},
+                    UpdateExpression=f"SET {attribute} = :past",
+                    ConditionExpression="#s = :status",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":past": past, ":status": status},
+                )
+                expired += 1
+        return expired
+
     def job(self, job_id: str) -> dict:
         return self.table.get_item(Key={"id": job_id}, ConsistentRead=True)["Item"]
 

@@ -309,7 +309,7 @@ def _idempotent_submit():
     def submit_once(*, fingerprint: dict, request: SubmitRequest, public: str) -> str:
         # the job's id comes from the key: a try that died before its record here was saved left
         # the job behind, and the retry (once that record expires) must find it, not make another
-        job_id = keys.request_job_id(fingerprint["key"])
+        job_id = keys.request_job_id(fingerprint["key"], fingerprint["request"])
         return gateway().submit(request, public, job_id=job_id).id
 
     return submit_once

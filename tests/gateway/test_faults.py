@@ -400,3 +400,25 @@ def test_a_submit_that_died_before_its_idempotency_record_was_saved_is_found_by_
     assert expired == 1 and again.status == 202 and again.body["id"] == job["id"]
     assert len(deployment.jobs()) == 1
     assert len(fake_aifaceswap.requests_to("/api/aifaceswap/v1/faceswap")) == 1
+
+
+def test_a_key_reused_for_another_request_after_its_day_is_another_job(deployment, fake_aifaceswap):
+    """The job id comes from the key and the request together: once the key's record has expired
+    (24 h), the same request under it still finds its job, another request makes a new one."""
+    first = {
+        "source_image": f"{fake_aifaceswap.base_url}/a.png",
+        "face_image": f"{fake_aifaceswap.base_url}/b.png",
+    }
+    other = {**first, "face_image": f"{fake_aifaceswap.base_url}/c.png"}
+    headers = {"Idempotency-Key": "order-88"}
+    made = deployment.api("POST", SWAP, json_body=first, headers=headers)
+    assert deployment.api("POST", SWAP, json_body=other, headers=headers).status == 422  # within the day
+
+    assert deployment.expire_idempotency(in_progress=False) == 1
+    same = deployment.api("POST", SWAP, json_body=first, headers=headers)
+    assert deployment.expire_idempotency(in_progress=False) == 1
+    new = deployment.api("POST", SWAP, json_body=other, headers=headers)
+
+    assert made.status == same.status == new.status == 202
+    assert same.body["id"] == made.body["id"] != new.body["id"]
+    assert len(fake_aifaceswap.requests_to("/api/aifaceswap/v1/faceswap")) == 2

@@ -54,12 +54,14 @@ def inbox_job_id(manifest_key: str, version: str, index: int) -> str:
     return f"{JOB_PREFIX}{digest[:32]}"
 
 
-def request_job_id(owned_key: str) -> str:
-    """The id of the job an API request with an Idempotency-Key makes (``owned_key``: the key
-    prefixed with its caller's owner id, as the idempotency record names it): the same for every retry of
-    that request, so a retry after the first try died (its idempotency record still in progress, then
-    expired) finds the job instead of paying the provider for a second one."""
-    digest = hashlib.sha256(f"request|{owned_key}".encode()).hexdigest()
+def request_job_id(owned_key: str, request_digest: str) -> str:
+    """The id of the job an API request with an Idempotency-Key makes (``owned_key``: the key prefixed
+    with its caller's owner id; ``request_digest``: the request's hash, as the idempotency record holds
+    them): the same for every retry of that request, so a retry after the first try died (its
+    idempotency record still in progress, then expired) finds the job instead of paying the provider
+    for a second one. Another request under the same key, once the key's record has expired, is
+    another job."""
+    digest = hashlib.sha256(f"request|{owned_key}|{request_digest}".encode()).hexdigest()
     return f"{JOB_PREFIX}{digest[:32]}"
 
 

@@ -1,9 +1,10 @@
-"""The local stack's provider settings come from the provider registry."""
+"""The local stack's provider and signing settings become its environment and template parameters."""
 
 from __future__ import annotations
 
 from swapgate.providers.registry import DEFAULT_PROVIDER
 from swapgate_dev.local import LocalSettings
+from swapgate_dev.local.settings import LOCAL_C2PA_SECRET
 
 
 def test_provider_settings_set_by_the_developer_are_passed_on():
@@ -20,3 +21,12 @@ def test_every_provider_with_its_key_is_configured():
     )
     assert settings.configured_providers() == ["builtin", "aifaceswap", "ttapi"]
     assert settings.provider == "ttapi"
+
+
+def test_a_pem_file_and_its_algorithm_become_the_signing_parameters():
+    plain = LocalSettings.from_env({}).template_parameters()
+    assert "C2paSigningSecret" not in plain and "C2paSigningAlg" not in plain  # the template's defaults
+
+    env = {"SWAPGATE_C2PA_PEM_FILE": "/keys/bundle.pem", "SWAPGATE_C2PA_ALG": "ps256"}
+    parameters = LocalSettings.from_env(env).template_parameters()
+    assert parameters["C2paSigningSecret"] == LOCAL_C2PA_SECRET and parameters["C2paSigningAlg"] == "ps256"

@@ -83,6 +83,7 @@ class LocalSettings:
     providers: dict[str, str] = field(default_factory=dict, repr=False)  # PROVIDER_VARIABLES set
     #: a PEM bundle (certificate chain and private key): results are C2PA-signed with it (None: not signed)
     c2pa_pem_file: Path | None = None
+    c2pa_alg: str | None = None  # the key's COSE algorithm (None: the template's default, es256)
 
     @property
     def api_key(self) -> str:
@@ -110,6 +111,7 @@ class LocalSettings:
             template=Path(_get(env, "SWAPGATE_TEMPLATE") or REPO_ROOT / "template.yaml"),
             providers={name: env[name] for name in PROVIDER_VARIABLES if _get(env, name)},
             c2pa_pem_file=Path(pem) if (pem := _get(env, "SWAPGATE_C2PA_PEM_FILE")) else None,
+            c2pa_alg=_get(env, "SWAPGATE_C2PA_ALG"),
         )
         if settings.concurrency < 1:
             raise ValueError("SWAPGATE_LOCAL_CONCURRENCY must be at least 1")
@@ -130,6 +132,7 @@ class LocalSettings:
             "JobTimeoutSeconds": self.job_timeout_seconds,
             # the template's default (empty) unless a PEM file is given: then its secret (``LocalStack``)
             **({"C2paSigningSecret": LOCAL_C2PA_SECRET} if self.c2pa_pem_file else {}),
+            **({"C2paSigningAlg": self.c2pa_alg} if self.c2pa_alg else {}),
         }
 
     def configured_providers(self) -> list[str]:
